@@ -1,0 +1,3 @@
+//! DynamoDB backend of mcp-kv.
+//!
+//! Work in progress: see the open issues.

@@ -1,0 +1,3 @@
+//! In-memory backend of mcp-kv: a sharded concurrent map with TTL, optional per-collection LRU bound.
+//!
+//! Work in progress: see the open issues.

@@ -1,0 +1,3 @@
+//! Redis and Redis Cluster backend of mcp-kv.
+//!
+//! Work in progress: see the open issues.

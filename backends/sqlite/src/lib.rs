@@ -1,0 +1,3 @@
+//! SQLite backend of mcp-kv (rusqlite, bundled).
+//!
+//! Work in progress: see the open issues.

@@ -1,0 +1,95 @@
+//! Time, injectable: backends that enforce expiry themselves read it from a [`Clock`], so TTL
+//! tests advance a [`ManualClock`] instead of sleeping.
+
+use std::fmt::Debug;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A source of wall-clock time in Unix epoch milliseconds.
+pub trait Clock: Send + Sync + Debug + 'static {
+    /// Milliseconds since the Unix epoch.
+    fn now_millis(&self) -> u64;
+}
+
+/// The system's wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    #[inline]
+    fn now_millis(&self) -> u64 {
+        system_now_millis()
+    }
+}
+
+/// The system time in epoch milliseconds (0 if the clock is before 1970).
+#[inline]
+pub fn system_now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// A clock that moves only when told to; clones share the same time.
+///
+/// ```
+/// use std::time::Duration;
+/// use mcp_kv_core::{Clock, ManualClock};
+///
+/// let clock = ManualClock::new();
+/// let t0 = clock.now_millis();
+/// clock.advance(Duration::from_millis(1500));
+/// assert_eq!(clock.now_millis(), t0 + 1500);
+/// ```
+#[derive(Debug, Clone)]
+pub struct ManualClock {
+    now: Arc<AtomicU64>,
+}
+
+impl ManualClock {
+    /// A manual clock starting at the current system time (so epoch-based expiry columns stay
+    /// realistic).
+    pub fn new() -> Self {
+        Self::starting_at(system_now_millis())
+    }
+
+    /// A manual clock starting at `epoch_millis`.
+    pub fn starting_at(epoch_millis: u64) -> Self {
+        ManualClock {
+            now: Arc::new(AtomicU64::new(epoch_millis)),
+        }
+    }
+
+    /// Moves the clock forward by `by` (rounded up to whole milliseconds).
+    pub fn advance(&self, by: Duration) {
+        self.now
+            .fetch_add(crate::expiry::ttl_millis_ceil(by), Ordering::SeqCst);
+    }
+
+    /// Sets the clock to `epoch_millis`.
+    pub fn set(&self, epoch_millis: u64) {
+        self.now.store(epoch_millis, Ordering::SeqCst);
+    }
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_millis(&self) -> u64 {
+        self.now.load(Ordering::SeqCst)
+    }
+}
+
+/// A shared clock handle, as backends hold it.
+pub type SharedClock = Arc<dyn Clock>;
+
+/// The system clock as a [`SharedClock`].
+pub fn system_clock() -> SharedClock {
+    Arc::new(SystemClock)
+}

@@ -1,0 +1,275 @@
+//! Session scopes: per-client-session state that lives and dies with the session.
+//!
+//! # Two lifetimes, never confused
+//!
+//! An MCP server builds **one store when it starts** (its lifespan): a connection pool, a file,
+//! a cache. That store is cheap to clone and shared by every client session, and `close()` ends
+//! it when the server stops. A client **session** is much shorter: it starts when a client
+//! initializes and ends when it disconnects or goes idle. Its state goes through a [`Session`],
+//! a scoped view of the shared store:
+//!
+//! - every access (get, put, delete) refreshes the session's idle TTL;
+//! - once the session is idle for longer than `idle_ttl`, its entries are invisible and expire;
+//! - [`Session::end`] removes the session's entries at once.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use bytes::Bytes;
+//! use mcp_kv_core::{DynStore, KvStoreExt};
+//! use mcp_kv_memory::MemoryStore;
+//!
+//! // Server start: one store for the server's whole lifespan, shared by all sessions.
+//! let store: DynStore = Arc::new(MemoryStore::new());
+//!
+//! // A client connects: its state is scoped to its session id.
+//! let session = store.session("session-1234", Duration::from_secs(30 * 60))?;
+//! session.put("cursor", Bytes::from_static(b"page-2")).await?;
+//! assert_eq!(session.get("cursor").await?, Some(Bytes::from_static(b"page-2")));
+//!
+//! // Another session never sees it.
+//! let other = store.session("session-5678", Duration::from_secs(30 * 60))?;
+//! assert_eq!(other.get("cursor").await?, None);
+//!
+//! // The client disconnects: its state goes; the store stays for the next sessions.
+//! session.end().await?;
+//! assert_eq!(session.get("cursor").await?, None);
+//! store.close().await?; // server shutdown
+//! # Ok::<(), mcp_kv_core::Error>(())
+//! # }).unwrap();
+//! ```
+//!
+//! # How it is stored
+//!
+//! A marker entry `mcp-kv.sessions / <id>` with TTL `idle_ttl` says the session is alive; the
+//! session's entries live in the collection `mcp-kv.session/<id>` with TTL `1.5 × idle_ttl`.
+//! Each access refreshes the marker, and at most every `idle_ttl / 2` per handle the TTLs of
+//! all the session's entries, so no entry expires while the session is alive, and reads
+//! through a session whose marker expired see nothing. Without `touch` support the marker is
+//! re-written instead; without enumeration only accessed entries are refreshed.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::collection::{decode_json, encode_json};
+use crate::{rules, KvStore, Result};
+
+/// Collection holding one marker per live session.
+pub const SESSION_MARKERS: &str = "mcp-kv.sessions";
+/// Prefix of the collection holding one session's entries.
+pub const SESSION_PREFIX: &str = "mcp-kv.session/";
+
+/// A session-scoped view of a shared store. See the [module docs](self).
+#[derive(Clone)]
+pub struct Session {
+    store: Arc<dyn KvStore>,
+    id: String,
+    collection: String,
+    idle_ttl: Duration,
+    last_refresh: Arc<cell::Cell<Option<Instant>>>,
+}
+
+/// A `Copy` value behind a std mutex, shared between clones of a handle (poisoning ignored:
+/// the value is always valid).
+mod cell {
+    #[derive(Debug, Default)]
+    pub struct Cell<T>(std::sync::Mutex<T>);
+    impl<T: Copy> Cell<T> {
+        pub fn new(v: T) -> Self {
+            Cell(std::sync::Mutex::new(v))
+        }
+        pub fn get(&self) -> T {
+            *self.0.lock().unwrap_or_else(|e| e.into_inner())
+        }
+        pub fn set(&self, v: T) {
+            *self.0.lock().unwrap_or_else(|e| e.into_inner()) = v;
+        }
+    }
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A session id can be a bearer secret (MCP session ids are): show only its length.
+        f.debug_struct("Session")
+            .field("id", &format_args!("<{} bytes>", self.id.len()))
+            .field("idle_ttl", &self.idle_ttl)
+            .field("store", &self.store)
+            .finish()
+    }
+}
+
+impl Session {
+    /// A view of session `id` of `store`, idle-expiring after `idle_ttl`.
+    ///
+    /// `id` must be 1..=(1024 − 15) bytes; `idle_ttl` a valid TTL.
+    pub fn new(store: Arc<dyn KvStore>, id: &str, idle_ttl: Duration) -> Result<Self> {
+        rules::check_key(id)?;
+        rules::check_ttl(Some(idle_ttl))?;
+        let collection = format!("{SESSION_PREFIX}{id}");
+        rules::check_collection(&collection)?;
+        rules::check_ttl(Some(entry_ttl(idle_ttl)))?;
+        Ok(Session {
+            store,
+            id: id.to_string(),
+            collection,
+            idle_ttl,
+            last_refresh: Arc::new(cell::Cell::new(None)),
+        })
+    }
+
+    /// The session id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The idle TTL.
+    pub fn idle_ttl(&self) -> Duration {
+        self.idle_ttl
+    }
+
+    /// Whether the session is alive (accessed within its idle TTL and not ended). Does not
+    /// refresh it.
+    pub async fn is_active(&self) -> Result<bool> {
+        Ok(self.store.get(SESSION_MARKERS, &self.id).await?.is_some())
+    }
+
+    /// The value of `key` in this session; refreshes the session. `None` once the session
+    /// expired or ended.
+    pub async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        if !self.refresh(false).await? {
+            return Ok(None);
+        }
+        self.store.get(&self.collection, key).await
+    }
+
+    /// Stores `value` under `key` in this session; starts or refreshes the session.
+    pub async fn put(&self, key: &str, value: Bytes) -> Result<()> {
+        self.refresh(true).await?;
+        self.store
+            .put(&self.collection, key, value, Some(entry_ttl(self.idle_ttl)))
+            .await
+    }
+
+    /// Deletes `key` from this session; refreshes the session.
+    pub async fn delete(&self, key: &str) -> Result<bool> {
+        if !self.refresh(false).await? {
+            return Ok(false);
+        }
+        self.store.delete(&self.collection, key).await
+    }
+
+    /// The value of `key` decoded from JSON.
+    pub async fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        self.get(key).await?.map(|b| decode_json(&b)).transpose()
+    }
+
+    /// Stores `value` as JSON under `key`.
+    pub async fn put_json<T: Serialize + ?Sized>(&self, key: &str, value: &T) -> Result<()> {
+        self.put(key, encode_json(value)?).await
+    }
+
+    /// Ends the session: removes its marker and every entry. Returns how many entries were
+    /// removed. Idempotent.
+    pub async fn end(&self) -> Result<u64> {
+        self.store.delete(SESSION_MARKERS, &self.id).await?;
+        self.last_refresh.set(None);
+        if self.store.capabilities().enumerate {
+            return self.store.clear(&self.collection).await;
+        }
+        Ok(0)
+    }
+
+    /// Refreshes the marker (creating it when `create`), and every entry's TTL when due.
+    /// Returns whether the session is alive.
+    async fn refresh(&self, create: bool) -> Result<bool> {
+        let caps = self.store.capabilities();
+        let alive = if caps.touch {
+            self.store
+                .touch(SESSION_MARKERS, &self.id, Some(self.idle_ttl))
+                .await?
+        } else {
+            self.store.get(SESSION_MARKERS, &self.id).await?.is_some()
+        };
+        if !alive && !create {
+            return Ok(false);
+        }
+        if !alive || !caps.touch {
+            self.store
+                .put(SESSION_MARKERS, &self.id, Bytes::new(), Some(self.idle_ttl))
+                .await?;
+        }
+        let due = match self.last_refresh.get() {
+            None => true,
+            Some(at) => at.elapsed() >= self.idle_ttl / 2,
+        };
+        if alive && due && caps.touch && caps.enumerate {
+            self.refresh_entries().await?;
+        }
+        if due {
+            self.last_refresh.set(Some(Instant::now()));
+        }
+        Ok(true)
+    }
+
+    async fn refresh_entries(&self) -> Result<()> {
+        let ttl = Some(entry_ttl(self.idle_ttl));
+        let mut cursor = None;
+        loop {
+            let page = self.store.keys(&self.collection, cursor, 256).await?;
+            for key in &page.keys {
+                self.store.touch(&self.collection, key, ttl).await?;
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(()),
+            }
+        }
+    }
+}
+
+fn entry_ttl(idle: Duration) -> Duration {
+    idle.saturating_add(idle / 2)
+}
+
+/// Conveniences on every store: typed collections and session scopes.
+pub trait KvStoreExt {
+    /// A typed view of collection `name` (values as JSON).
+    fn collection<T>(&self, name: &str) -> crate::Collection<T>
+    where
+        T: Serialize + DeserializeOwned + Send + Sync;
+
+    /// A session-scoped view; see [`Session`].
+    fn session(&self, id: &str, idle_ttl: Duration) -> Result<Session>;
+}
+
+impl<S: KvStore + 'static> KvStoreExt for Arc<S> {
+    fn collection<T>(&self, name: &str) -> crate::Collection<T>
+    where
+        T: Serialize + DeserializeOwned + Send + Sync,
+    {
+        crate::Collection::new(self.clone(), name)
+    }
+
+    fn session(&self, id: &str, idle_ttl: Duration) -> Result<Session> {
+        Session::new(self.clone(), id, idle_ttl)
+    }
+}
+
+impl KvStoreExt for Arc<dyn KvStore> {
+    fn collection<T>(&self, name: &str) -> crate::Collection<T>
+    where
+        T: Serialize + DeserializeOwned + Send + Sync,
+    {
+        crate::Collection::new(self.clone(), name)
+    }
+
+    fn session(&self, id: &str, idle_ttl: Duration) -> Result<Session> {
+        Session::new(self.clone(), id, idle_ttl)
+    }
+}

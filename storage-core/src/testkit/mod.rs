@@ -1,0 +1,387 @@
+//! The conformance suite: one behaviour suite that every store — ours or a third party's — runs
+//! with one call (feature `testkit`).
+//!
+//! It registers only the cases the store's [`Capabilities`] allow, and prints each case it
+//! skipped and why. With a [`ManualClock`] injected, TTL cases advance the clock and all cases
+//! run one after another; otherwise they sleep past short real TTLs and run several at a time.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use std::sync::Arc;
+//! use mcp_kv_core::{testkit::Suite, ManualClock};
+//! use mcp_kv_memory::MemoryStore;
+//!
+//! let clock = ManualClock::new();
+//! let store = Arc::new(MemoryStore::builder().clock(clock.clone()).build());
+//! Suite::new("memory (manual clock)")
+//!     .manual_clock(clock)
+//!     .run(store)
+//!     .await
+//!     .assert_passed();
+//! # }
+//! ```
+//!
+//! Every case works in collections of its own (`ck-<run id>-<case>-…`) and clears them when it
+//! ends, so a suite can share a server with other runs.
+
+mod cases;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+
+use crate::{Capabilities, KvStore, ManualClock};
+
+/// What a case needs from the store's capabilities.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Need {
+    PutIfAbsent,
+    Take,
+    CompareAndSwap,
+    Touch,
+    Enumerate,
+    Bounded,
+    Unbounded,
+    /// Expiry enforced by the store itself on read and removable by `cull`.
+    Cull,
+}
+
+impl Need {
+    fn met_by(self, caps: &Capabilities) -> bool {
+        match self {
+            Need::PutIfAbsent => caps.put_if_absent,
+            Need::Take => caps.take,
+            Need::CompareAndSwap => caps.compare_and_swap,
+            Need::Touch => caps.touch,
+            Need::Enumerate => caps.enumerate,
+            Need::Bounded => caps.max_entries_per_collection.is_some(),
+            Need::Unbounded => caps.max_entries_per_collection.is_none(),
+            Need::Cull => !caps.native_ttl,
+        }
+    }
+
+    fn reason(self) -> &'static str {
+        match self {
+            Need::PutIfAbsent => "capabilities().put_if_absent is false",
+            Need::Take => "capabilities().take is false",
+            Need::CompareAndSwap => "capabilities().compare_and_swap is false",
+            Need::Touch => "capabilities().touch is false",
+            Need::Enumerate => "capabilities().enumerate is false",
+            Need::Bounded => "the store is not bounded (max_entries_per_collection is None)",
+            Need::Unbounded => "the store is bounded (it may evict the case's entries)",
+            Need::Cull => "the store expires entries natively (cull has nothing to count)",
+        }
+    }
+}
+
+type CaseFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+
+/// One case of the suite.
+pub(crate) struct Case {
+    pub(crate) name: &'static str,
+    pub(crate) needs: &'static [Need],
+    pub(crate) run: fn(Ctx) -> CaseFuture,
+}
+
+/// What a case gets: the store, time control and fresh collection names.
+#[derive(Clone)]
+pub(crate) struct Ctx {
+    pub(crate) store: Arc<dyn KvStore>,
+    pub(crate) caps: Capabilities,
+    clock: Option<ManualClock>,
+    run_id: String,
+    case: &'static str,
+    counter: Arc<AtomicU64>,
+    created: Arc<std::sync::Mutex<Vec<String>>>,
+    pub(crate) race_rounds: usize,
+    pub(crate) short_ttl: Duration,
+}
+
+impl Ctx {
+    /// A collection name unique to this run and case.
+    pub(crate) fn coll(&self) -> String {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let name = format!("ck-{}-{}-{n}", self.run_id, self.case);
+        self.register(name)
+    }
+
+    /// A unique collection name ending with `suffix` (special characters welcome).
+    pub(crate) fn coll_with(&self, suffix: &str) -> String {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let name = format!("ck-{}-{n}{suffix}", self.run_id);
+        self.register(name)
+    }
+
+    pub(crate) fn register(&self, name: String) -> String {
+        if let Ok(mut c) = self.created.lock() {
+            c.push(name.clone());
+        }
+        name
+    }
+
+    /// Whether time is a manual clock.
+    pub(crate) fn manual(&self) -> bool {
+        self.clock.is_some()
+    }
+
+    /// Lets `by` pass: advances the manual clock, or sleeps.
+    pub(crate) async fn pass(&self, by: Duration) {
+        match &self.clock {
+            Some(c) => c.advance(by),
+            None => tokio::time::sleep(by).await,
+        }
+    }
+
+    /// A TTL that [`Ctx::expire`] outlives: 10 s on a manual clock, `short_ttl` on real time.
+    pub(crate) fn ttl(&self) -> Duration {
+        if self.manual() {
+            Duration::from_secs(10)
+        } else {
+            self.short_ttl
+        }
+    }
+
+    /// Lets a [`Ctx::ttl`] pass with margin, so entries written with it are expired.
+    pub(crate) async fn expire(&self) {
+        let margin = if self.manual() {
+            Duration::from_millis(2)
+        } else {
+            // Generous: servers (Redis, DynamoDB emulators) on a loaded CI machine.
+            self.short_ttl / 2 + Duration::from_millis(150)
+        };
+        self.pass(self.ttl() + margin).await;
+    }
+
+    async fn cleanup(&self) {
+        let names = self.created.lock().map(|c| c.clone()).unwrap_or_default();
+        if self.caps.enumerate {
+            for name in names {
+                let _ = self.store.clear(&name).await;
+            }
+        }
+    }
+}
+
+/// The outcome of a suite run.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// The suite's name.
+    pub name: String,
+    /// Cases that ran and passed.
+    pub passed: Vec<&'static str>,
+    /// Cases that ran and failed, with why.
+    pub failed: Vec<(&'static str, String)>,
+    /// Cases not run, with why.
+    pub skipped: Vec<(&'static str, String)>,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+}
+
+impl Report {
+    /// How many cases ran.
+    pub fn executed(&self) -> usize {
+        self.passed.len() + self.failed.len()
+    }
+
+    /// Panics with the list of failures if any case failed; prints the summary either way.
+    pub fn assert_passed(&self) {
+        println!("{self}");
+        if !self.failed.is_empty() {
+            panic!(
+                "conformance suite `{}`: {} case(s) failed: {}",
+                self.name,
+                self.failed.len(),
+                self.failed
+                    .iter()
+                    .map(|(n, e)| format!("\n  {n}: {e}"))
+                    .collect::<String>()
+            );
+        }
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "conformance `{}`: {} passed, {} failed, {} skipped in {:.1?}",
+            self.name,
+            self.passed.len(),
+            self.failed.len(),
+            self.skipped.len(),
+            self.elapsed
+        )?;
+        for (name, why) in &self.skipped {
+            writeln!(f, "  SKIPPED {name}: {why}")?;
+        }
+        for (name, why) in &self.failed {
+            writeln!(f, "  FAILED {name}: {why}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The conformance suite, configured for one store.
+#[derive(Debug, Clone)]
+pub struct Suite {
+    name: String,
+    clock: Option<ManualClock>,
+    short_ttl: Duration,
+    concurrency: usize,
+    race_rounds: usize,
+    skips: Vec<(String, String)>,
+    only: Option<String>,
+}
+
+impl Suite {
+    /// A suite named `name` (printed in the report).
+    pub fn new(name: impl Into<String>) -> Self {
+        Suite {
+            name: name.into(),
+            clock: None,
+            short_ttl: Duration::from_millis(600),
+            concurrency: 8,
+            race_rounds: 200,
+            skips: Vec::new(),
+            only: std::env::var("MCP_KV_CASE").ok().filter(|s| !s.is_empty()),
+        }
+    }
+
+    /// Uses `clock` (the one injected into the store) for TTL cases; cases then run one at a
+    /// time.
+    pub fn manual_clock(mut self, clock: ManualClock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The short real TTL used without a manual clock (default 600 ms).
+    pub fn short_ttl(mut self, ttl: Duration) -> Self {
+        self.short_ttl = ttl;
+        self
+    }
+
+    /// How many cases run at once without a manual clock (default 8).
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
+    /// Rounds of each 32-task race (default 200).
+    pub fn race_rounds(mut self, n: usize) -> Self {
+        self.race_rounds = n.max(1);
+        self
+    }
+
+    /// Skips one case by name, with a reason that the report prints.
+    pub fn skip(mut self, case: &str, reason: &str) -> Self {
+        self.skips.push((case.to_string(), reason.to_string()));
+        self
+    }
+
+    /// The names of every case of the suite.
+    pub fn case_names() -> Vec<&'static str> {
+        cases::all().iter().map(|c| c.name).collect()
+    }
+
+    /// Runs every case the store's capabilities allow against `store` and reports.
+    ///
+    /// Set `MCP_KV_CASE=<substring>` to run only matching cases.
+    pub async fn run(self, store: Arc<dyn KvStore>) -> Report {
+        let started = Instant::now();
+        let caps = store.capabilities();
+        let run_id = run_id();
+        let mut report = Report {
+            name: self.name.clone(),
+            ..Report::default()
+        };
+        let mut to_run = Vec::new();
+        for case in cases::all() {
+            if let Some(only) = &self.only {
+                if !case.name.contains(only.as_str()) {
+                    report
+                        .skipped
+                        .push((case.name, format!("MCP_KV_CASE={only} selects other cases")));
+                    continue;
+                }
+            }
+            if let Some((_, why)) = self.skips.iter().find(|(n, _)| n == case.name) {
+                report.skipped.push((case.name, why.clone()));
+                continue;
+            }
+            if let Some(need) = case.needs.iter().find(|n| !n.met_by(&caps)) {
+                report.skipped.push((case.name, need.reason().to_string()));
+                continue;
+            }
+            to_run.push(case);
+        }
+        let make_ctx = |case: &'static str| Ctx {
+            store: store.clone(),
+            caps,
+            clock: self.clock.clone(),
+            run_id: run_id.clone(),
+            case,
+            counter: Arc::new(AtomicU64::new(0)),
+            created: Arc::new(std::sync::Mutex::new(Vec::new())),
+            race_rounds: self.race_rounds,
+            short_ttl: self.short_ttl,
+        };
+        let concurrency = if self.clock.is_some() { 1 } else { self.concurrency };
+        let results: Vec<(&'static str, Result<(), String>)> =
+            futures::stream::iter(to_run.into_iter().map(|case| {
+                let ctx = make_ctx(case.name);
+                async move {
+                    let outcome = tokio::spawn((case.run)(ctx.clone())).await;
+                    ctx.cleanup().await;
+                    let outcome = match outcome {
+                        Ok(r) => r,
+                        Err(e) if e.is_panic() => Err(format!("panicked: {}", panic_text(e))),
+                        Err(e) => Err(format!("task failed: {e}")),
+                    };
+                    (case.name, outcome)
+                }
+            }))
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+        for (name, outcome) in results {
+            match outcome {
+                Ok(()) => report.passed.push(name),
+                Err(e) => report.failed.push((name, e)),
+            }
+        }
+        report.passed.sort_unstable();
+        report.failed.sort_by_key(|(n, _)| *n);
+        report.elapsed = started.elapsed();
+        report
+    }
+}
+
+fn panic_text(e: tokio::task::JoinError) -> String {
+    let payload = e.into_panic();
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic".to_string()
+    }
+}
+
+fn run_id() -> String {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{:x}{:x}{:x}",
+        std::process::id(),
+        nanos,
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
+}
