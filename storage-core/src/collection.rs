@@ -67,9 +67,9 @@ impl<T> fmt::Debug for Collection<T> {
 
 /// Serializes a value as JSON bytes ([`ErrorKind::Serialization`] on failure).
 pub fn encode_json<T: Serialize + ?Sized>(value: &T) -> Result<Bytes> {
-    serde_json::to_vec(value)
-        .map(Bytes::from)
-        .map_err(|e| Error::new(ErrorKind::Serialization, "value does not serialize").with_source(e))
+    serde_json::to_vec(value).map(Bytes::from).map_err(|e| {
+        Error::new(ErrorKind::Serialization, "value does not serialize").with_source(e)
+    })
 }
 
 /// Decodes stored JSON bytes ([`ErrorKind::Corrupted`] when they do not decode as `T`).
@@ -78,7 +78,10 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
         // serde_json's messages name the position and expected type, never the input bytes.
         Error::new(
             ErrorKind::Corrupted,
-            format!("stored value does not decode as {}", std::any::type_name::<T>()),
+            format!(
+                "stored value does not decode as {}",
+                std::any::type_name::<T>()
+            ),
         )
         .with_source(e)
     })

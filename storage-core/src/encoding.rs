@@ -51,7 +51,9 @@ pub fn decode_pair(bytes: &[u8]) -> Result<(String, String)> {
         .ok_or_else(|| Error::corrupted("encoded name shorter than its length prefix"))?;
     let len = u32::from_be_bytes(*len) as usize;
     if rest.len() < len {
-        return Err(Error::corrupted("encoded name shorter than its collection length"));
+        return Err(Error::corrupted(
+            "encoded name shorter than its collection length",
+        ));
     }
     let (c, k) = rest.split_at(len);
     let c = std::str::from_utf8(c).map_err(|_| Error::corrupted("collection is not UTF-8"))?;
@@ -134,7 +136,14 @@ mod tests {
 
     #[test]
     fn pairs_round_trip_and_never_collide() {
-        let cases = [("a:b", "c"), ("a", "b:c"), ("", "x"), ("x", ""), ("\0", "\0\0"), ("é", "ü")];
+        let cases = [
+            ("a:b", "c"),
+            ("a", "b:c"),
+            ("", "x"),
+            ("x", ""),
+            ("\0", "\0\0"),
+            ("é", "ü"),
+        ];
         let mut seen = std::collections::HashSet::new();
         for (c, k) in cases {
             let e = encode_pair(c, k);

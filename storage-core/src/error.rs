@@ -325,7 +325,9 @@ mod tests {
     fn temporary_defaults_follow_kind() {
         assert!(Error::new(ErrorKind::Timeout, "").is_temporary());
         assert!(!Error::new(ErrorKind::Corrupted, "").is_temporary());
-        assert!(Error::new(ErrorKind::Backend, "").set_temporary(true).is_temporary());
+        assert!(Error::new(ErrorKind::Backend, "")
+            .set_temporary(true)
+            .is_temporary());
     }
 
     #[test]

@@ -10,7 +10,11 @@ use std::time::Duration;
 /// A TTL in whole milliseconds, rounded up (1 ns → 1 ms, 1.5 ms → 2 ms).
 pub fn ttl_millis_ceil(ttl: Duration) -> u64 {
     let ms = ttl.as_millis();
-    let ms = if ttl.subsec_nanos() % 1_000_000 != 0 { ms + 1 } else { ms };
+    let ms = if ttl.subsec_nanos() % 1_000_000 != 0 {
+        ms + 1
+    } else {
+        ms
+    };
     u64::try_from(ms).unwrap_or(u64::MAX)
 }
 

@@ -20,7 +20,10 @@ pub const MAX_TTL: Duration = Duration::from_secs(100 * 31_557_600);
 /// Checks a collection name: 1..=[`MAX_COLLECTION_BYTES`] bytes.
 pub fn check_collection(collection: &str) -> Result<()> {
     if collection.is_empty() {
-        return Err(Error::new(ErrorKind::InvalidKey, "collection name is empty"));
+        return Err(Error::new(
+            ErrorKind::InvalidKey,
+            "collection name is empty",
+        ));
     }
     if collection.len() > MAX_COLLECTION_BYTES {
         return Err(Error::new(
@@ -140,7 +143,10 @@ mod tests {
     #[test]
     fn names() {
         assert!(check_name("c", "k").is_ok());
-        assert_eq!(check_collection("").unwrap_err().kind(), ErrorKind::InvalidKey);
+        assert_eq!(
+            check_collection("").unwrap_err().kind(),
+            ErrorKind::InvalidKey
+        );
         assert!(check_collection(&"c".repeat(MAX_COLLECTION_BYTES)).is_ok());
         assert!(check_collection(&"c".repeat(MAX_COLLECTION_BYTES + 1)).is_err());
         assert!(check_key(&"k".repeat(MAX_KEY_BYTES)).is_ok());
@@ -154,7 +160,10 @@ mod tests {
         assert!(check_ttl(None).is_ok());
         assert!(check_ttl(Some(Duration::from_millis(1))).is_ok());
         assert!(check_ttl(Some(MAX_TTL)).is_ok());
-        assert_eq!(check_ttl(Some(Duration::ZERO)).unwrap_err().kind(), ErrorKind::InvalidTtl);
+        assert_eq!(
+            check_ttl(Some(Duration::ZERO)).unwrap_err().kind(),
+            ErrorKind::InvalidTtl
+        );
         assert!(check_ttl(Some(MAX_TTL + Duration::from_secs(1))).is_err());
     }
 
@@ -165,12 +174,16 @@ mod tests {
         let big = Bytes::from(vec![0u8; caps.max_value_bytes + 1]);
         let entries = vec![("a".to_string(), ok.clone()), ("b".to_string(), big)];
         assert_eq!(
-            check_entries(&caps, "c", &entries, None).unwrap_err().kind(),
+            check_entries(&caps, "c", &entries, None)
+                .unwrap_err()
+                .kind(),
             ErrorKind::ValueTooLarge
         );
         let entries = vec![("a".to_string(), ok.clone()), (String::new(), ok)];
         assert_eq!(
-            check_entries(&caps, "c", &entries, None).unwrap_err().kind(),
+            check_entries(&caps, "c", &entries, None)
+                .unwrap_err()
+                .kind(),
             ErrorKind::InvalidKey
         );
     }

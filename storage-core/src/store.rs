@@ -82,8 +82,13 @@ pub trait KvStore: Send + Sync + fmt::Debug {
     async fn get_entry(&self, collection: &str, key: &str) -> Result<Option<Entry>>;
 
     /// Stores `value` under `key`, replacing any value and any earlier TTL (`None`: no expiry).
-    async fn put(&self, collection: &str, key: &str, value: Bytes, ttl: Option<Duration>)
-        -> Result<()>;
+    async fn put(
+        &self,
+        collection: &str,
+        key: &str,
+        value: Bytes,
+        ttl: Option<Duration>,
+    ) -> Result<()>;
 
     /// Deletes `key`; `true` if a live entry was removed.
     async fn delete(&self, collection: &str, key: &str) -> Result<bool>;

@@ -21,6 +21,10 @@
 //! # }
 //! ```
 //!
+//! The last case closes the store (twice, checking `close` is idempotent): build a fresh store
+//! for each `run`. A bounded store needs room for 600 entries per collection for the batch
+//! cases.
+//!
 //! Every case works in collections of its own (`ck-<run id>-<case>-…`) and clears them when it
 //! ends, so a suite can share a server with other runs.
 
@@ -46,9 +50,12 @@ pub(crate) enum Need {
     Touch,
     Enumerate,
     Bounded,
-    Unbounded,
+    /// Unbounded, or bounded at 600 entries per collection or more.
+    RoomFor500,
     /// Expiry enforced by the store itself on read and removable by `cull`.
     Cull,
+    /// `max_value_bytes` small enough to allocate a value of that size in a test.
+    SmallMaxValue,
 }
 
 impl Need {
@@ -60,8 +67,9 @@ impl Need {
             Need::Touch => caps.touch,
             Need::Enumerate => caps.enumerate,
             Need::Bounded => caps.max_entries_per_collection.is_some(),
-            Need::Unbounded => caps.max_entries_per_collection.is_none(),
+            Need::RoomFor500 => caps.max_entries_per_collection.is_none_or(|n| n >= 600),
             Need::Cull => !caps.native_ttl,
+            Need::SmallMaxValue => caps.max_value_bytes <= cases::SMALL_MAX_VALUE,
         }
     }
 
@@ -73,8 +81,11 @@ impl Need {
             Need::Touch => "capabilities().touch is false",
             Need::Enumerate => "capabilities().enumerate is false",
             Need::Bounded => "the store is not bounded (max_entries_per_collection is None)",
-            Need::Unbounded => "the store is bounded (it may evict the case's entries)",
+            Need::RoomFor500 => "the store is bounded below 600 entries per collection",
             Need::Cull => "the store expires entries natively (cull has nothing to count)",
+            Need::SmallMaxValue => {
+                "max_value_bytes is over 64 MiB: too large to allocate in a test"
+            }
         }
     }
 }
@@ -285,7 +296,11 @@ impl Suite {
 
     /// The names of every case of the suite.
     pub fn case_names() -> Vec<&'static str> {
-        cases::all().iter().map(|c| c.name).collect()
+        cases::all()
+            .iter()
+            .chain(cases::finals().iter())
+            .map(|c| c.name)
+            .collect()
     }
 
     /// Runs every case the store's capabilities allow against `store` and reports.
@@ -330,7 +345,11 @@ impl Suite {
             race_rounds: self.race_rounds,
             short_ttl: self.short_ttl,
         };
-        let concurrency = if self.clock.is_some() { 1 } else { self.concurrency };
+        let concurrency = if self.clock.is_some() {
+            1
+        } else {
+            self.concurrency
+        };
         let results: Vec<(&'static str, Result<(), String>)> =
             futures::stream::iter(to_run.into_iter().map(|case| {
                 let ctx = make_ctx(case.name);
@@ -348,6 +367,24 @@ impl Suite {
             .buffer_unordered(concurrency)
             .collect()
             .await;
+        // Last, alone: cases that end the store (close).
+        let mut results = results;
+        for case in cases::finals() {
+            if let Some((_, why)) = self.skips.iter().find(|(n, _)| n == case.name) {
+                report.skipped.push((case.name, why.clone()));
+                continue;
+            }
+            if let Some(only) = &self.only {
+                if !case.name.contains(only.as_str()) {
+                    continue;
+                }
+            }
+            let outcome = match tokio::spawn((case.run)(make_ctx(case.name))).await {
+                Ok(r) => r,
+                Err(e) => Err(format!("panicked: {e}")),
+            };
+            results.push((case.name, outcome));
+        }
         for (name, outcome) in results {
             match outcome {
                 Ok(()) => report.passed.push(name),
