@@ -1,4 +1,371 @@
-//! Placeholder: the memory benchmark lands with its issue.
-fn main() {
-    eprintln!("benchmark not written yet");
+//! The memory backend side by side with its peers, same workload in one group each:
+//!
+//! - `mcp-kv` — our `MemoryStore`, called through `Arc<dyn KvStore>` as users hold it;
+//! - `moka` — `moka::future::Cache` 0.12 with a per-entry expiry policy (`Expiry`), so TTLs
+//!   are paid for on both sides;
+//! - `openkeyv` — openkeyv 0.4's memory store (the Rust port of py-key-value).
+//!
+//! 10k keys, 1 KiB values (four rotating values in writes), one collection. Read groups read
+//! entries written with a 1 h TTL, so expiry is checked on every side.
+//!
+//! Run: `cargo bench --bench memory -- --warm-up-time 1 --measurement-time 3`
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
+use mcp_kv_core::KvStore;
+use mcp_kv_memory::MemoryStore;
+use moka::future::Cache;
+use openkeyv::protocol::AsyncKeyValue;
+use openkeyv::Value;
+use tokio::runtime::Runtime;
+
+const KEYS: usize = 10_000;
+const VALUE_BYTES: usize = 1024;
+const COLL: &str = "bench";
+const BATCH: usize = 100;
+const READ_TTL: Duration = Duration::from_secs(3600);
+const WRITE_TTL: Duration = Duration::from_secs(60);
+
+/// A moka value with its own TTL.
+#[derive(Clone)]
+struct Val {
+    bytes: Bytes,
+    ttl: Option<Duration>,
 }
+
+/// moka's per-entry expiry: the TTL stored with the value, reset on every write.
+struct PerEntry;
+
+impl moka::Expiry<String, Val> for PerEntry {
+    fn expire_after_create(&self, _: &String, v: &Val, _: Instant) -> Option<Duration> {
+        v.ttl
+    }
+    fn expire_after_update(
+        &self,
+        _: &String,
+        v: &Val,
+        _: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        v.ttl
+    }
+}
+
+struct Fixture {
+    ours: Arc<dyn KvStore>,
+    moka: Cache<String, Val>,
+    okv: openkeyv::store::memory::MemoryStore,
+    keys: Vec<String>,
+    misses: Vec<String>,
+    values: Vec<Bytes>,
+    batches: Vec<Vec<String>>,
+}
+
+impl Fixture {
+    fn new(rt: &Runtime) -> Self {
+        let keys: Vec<String> = (0..KEYS).map(|i| format!("key-{i:05}")).collect();
+        let misses = (0..KEYS).map(|i| format!("miss-{i:05}")).collect();
+        let values: Vec<Bytes> = (0..4u8)
+            .map(|n| Bytes::from(vec![n; VALUE_BYTES]))
+            .collect();
+        // Batches of 100 keys spread over the key space.
+        let batches = (0..KEYS / BATCH)
+            .map(|b| {
+                (0..BATCH)
+                    .map(|j| keys[(j * (KEYS / BATCH) + b) % KEYS].clone())
+                    .collect()
+            })
+            .collect();
+        let fixture = rt.block_on(async {
+            let fixture = Fixture {
+                // Built inside the runtime, as a server would: the sweeper runs.
+                ours: Arc::new(MemoryStore::new()),
+                moka: Cache::builder().expire_after(PerEntry).build(),
+                okv: openkeyv::store::memory::MemoryStore::new(),
+                keys,
+                misses,
+                values,
+                batches,
+            };
+            for (i, key) in fixture.keys.iter().enumerate() {
+                let v = fixture.values[i % 4].clone();
+                fixture
+                    .ours
+                    .put(COLL, key, v.clone(), Some(READ_TTL))
+                    .await
+                    .unwrap();
+                fixture
+                    .moka
+                    .insert(
+                        key.clone(),
+                        Val {
+                            bytes: v.clone(),
+                            ttl: Some(READ_TTL),
+                        },
+                    )
+                    .await;
+                fixture
+                    .okv
+                    .put(
+                        key,
+                        Value::binary(v),
+                        Some(COLL),
+                        Some(READ_TTL.as_secs_f64()),
+                    )
+                    .await
+                    .unwrap();
+            }
+            fixture
+        });
+        fixture
+    }
+}
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn group<'a>(c: &'a mut Criterion, name: &str, elements: u64) -> BenchmarkGroup<'a, WallTime> {
+    let mut g = c.benchmark_group(name);
+    g.throughput(Throughput::Elements(elements));
+    g
+}
+
+fn reads(c: &mut Criterion, rt: &Runtime, f: &Fixture, name: &str, miss: bool) {
+    let keys: &[String] = if miss { &f.misses } else { &f.keys };
+    let mut g = group(c, name, 1);
+    let ours = &f.ours;
+    let mut i = 0;
+    g.bench_function("mcp-kv", |b| {
+        b.to_async(rt).iter(|| {
+            i = (i + 1) % KEYS;
+            let key = &keys[i];
+            async move { black_box(ours.get(COLL, key).await.unwrap()) }
+        })
+    });
+    let moka = &f.moka;
+    g.bench_function("moka", |b| {
+        b.to_async(rt).iter(|| {
+            i = (i + 1) % KEYS;
+            let key = keys[i].as_str();
+            async move { black_box(moka.get(key).await.map(|v| v.bytes)) }
+        })
+    });
+    let okv = &f.okv;
+    g.bench_function("openkeyv", |b| {
+        b.to_async(rt).iter(|| {
+            i = (i + 1) % KEYS;
+            let key = &keys[i];
+            async move { black_box(okv.get(key, Some(COLL)).await.unwrap()) }
+        })
+    });
+    g.finish();
+}
+
+fn writes(c: &mut Criterion, rt: &Runtime, f: &Fixture, name: &str, ttl: Option<Duration>) {
+    let keys: &[String] = &f.keys;
+    let values: &[Bytes] = &f.values;
+    let mut g = group(c, name, 1);
+    let ours = &f.ours;
+    let mut i = 0;
+    g.bench_function("mcp-kv", |b| {
+        b.to_async(rt).iter(|| {
+            i = (i + 1) % KEYS;
+            let (key, value) = (&keys[i], values[(i / 7) % 4].clone());
+            async move { ours.put(COLL, key, value, ttl).await.unwrap() }
+        })
+    });
+    let moka = &f.moka;
+    g.bench_function("moka", |b| {
+        b.to_async(rt).iter(|| {
+            i = (i + 1) % KEYS;
+            let (key, bytes) = (keys[i].clone(), values[(i / 7) % 4].clone());
+            async move { moka.insert(key, Val { bytes, ttl }).await }
+        })
+    });
+    let okv = &f.okv;
+    let ttl_secs = ttl.map(|t| t.as_secs_f64());
+    g.bench_function("openkeyv", |b| {
+        b.to_async(rt).iter(|| {
+            i = (i + 1) % KEYS;
+            let (key, value) = (&keys[i], Value::binary(values[(i / 7) % 4].clone()));
+            async move { okv.put(key, value, Some(COLL), ttl_secs).await.unwrap() }
+        })
+    });
+    g.finish();
+}
+
+fn get_many(c: &mut Criterion, rt: &Runtime, f: &Fixture) {
+    let batches: &[Vec<String>] = &f.batches;
+    let refs: Vec<Vec<&str>> = batches
+        .iter()
+        .map(|b| b.iter().map(String::as_str).collect())
+        .collect();
+    let refs: &[Vec<&str>] = &refs;
+    let mut g = group(c, "get_many(100)", BATCH as u64);
+    let ours = &f.ours;
+    let mut i = 0;
+    g.bench_function("mcp-kv", |b| {
+        b.to_async(rt).iter(|| {
+            i = (i + 1) % refs.len();
+            let batch = &refs[i];
+            async move { black_box(ours.get_many(COLL, batch).await.unwrap()) }
+        })
+    });
+    // moka has no batch read: a loop, as its users write it.
+    let moka = &f.moka;
+    g.bench_function("moka", |b| {
+        b.to_async(rt).iter(|| {
+            i = (i + 1) % refs.len();
+            let batch = &refs[i];
+            async move {
+                let mut out = Vec::with_capacity(batch.len());
+                for key in batch {
+                    out.push(moka.get(*key).await.map(|v| v.bytes));
+                }
+                black_box(out)
+            }
+        })
+    });
+    let okv = &f.okv;
+    g.bench_function("openkeyv", |b| {
+        b.to_async(rt).iter(|| {
+            i = (i + 1) % batches.len();
+            let batch = &batches[i];
+            async move { black_box(okv.get_many(batch, Some(COLL)).await.unwrap()) }
+        })
+    });
+    g.finish();
+}
+
+/// A 90/10 read/write mix (writes with a TTL) on 2 Tokio tasks; `iters` operations in total.
+async fn mix<S, Fut1, Fut2>(
+    iters: u64,
+    store: S,
+    get: fn(S, usize) -> Fut1,
+    put: fn(S, usize) -> Fut2,
+) -> Duration
+where
+    S: Clone + Send + 'static,
+    Fut1: std::future::Future<Output = ()> + Send + 'static,
+    Fut2: std::future::Future<Output = ()> + Send + 'static,
+{
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..2u64)
+        .map(|t| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (t + 1);
+                for _ in 0..iters.div_ceil(2) {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let n = (x >> 8) as usize;
+                    if n % 10 == 0 {
+                        put(store.clone(), n).await;
+                    } else {
+                        get(store.clone(), n).await;
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    start.elapsed()
+}
+
+fn mixed(c: &mut Criterion, rt: &Runtime, f: &Fixture) {
+    type Shared<T> = Arc<(T, Vec<String>, Vec<Bytes>)>;
+    let mut g = group(c, "mix 90/10 on 2 tasks", 1);
+
+    let ours: Shared<Arc<dyn KvStore>> =
+        Arc::new((f.ours.clone(), f.keys.clone(), f.values.clone()));
+    g.bench_function("mcp-kv", |b| {
+        b.to_async(rt).iter_custom(|iters| {
+            mix(
+                iters,
+                ours.clone(),
+                |s: Shared<Arc<dyn KvStore>>, n| async move {
+                    black_box(s.0.get(COLL, &s.1[n % KEYS]).await.unwrap());
+                },
+                |s: Shared<Arc<dyn KvStore>>, n| async move {
+                    s.0.put(COLL, &s.1[n % KEYS], s.2[n % 4].clone(), Some(WRITE_TTL))
+                        .await
+                        .unwrap();
+                },
+            )
+        })
+    });
+
+    let moka: Shared<Cache<String, Val>> =
+        Arc::new((f.moka.clone(), f.keys.clone(), f.values.clone()));
+    g.bench_function("moka", |b| {
+        b.to_async(rt).iter_custom(|iters| {
+            mix(
+                iters,
+                moka.clone(),
+                |s: Shared<Cache<String, Val>>, n| async move {
+                    black_box(s.0.get(s.1[n % KEYS].as_str()).await.map(|v| v.bytes));
+                },
+                |s: Shared<Cache<String, Val>>, n| async move {
+                    let val = Val {
+                        bytes: s.2[n % 4].clone(),
+                        ttl: Some(WRITE_TTL),
+                    };
+                    s.0.insert(s.1[n % KEYS].clone(), val).await;
+                },
+            )
+        })
+    });
+
+    let okv: Shared<openkeyv::store::memory::MemoryStore> =
+        Arc::new((f.okv.clone(), f.keys.clone(), f.values.clone()));
+    g.bench_function("openkeyv", |b| {
+        b.to_async(rt).iter_custom(|iters| {
+            mix(
+                iters,
+                okv.clone(),
+                |s: Shared<openkeyv::store::memory::MemoryStore>, n| async move {
+                    black_box(s.0.get(&s.1[n % KEYS], Some(COLL)).await.unwrap());
+                },
+                |s: Shared<openkeyv::store::memory::MemoryStore>, n| async move {
+                    let value = Value::binary(s.2[n % 4].clone());
+                    s.0.put(
+                        &s.1[n % KEYS],
+                        value,
+                        Some(COLL),
+                        Some(WRITE_TTL.as_secs_f64()),
+                    )
+                    .await
+                    .unwrap();
+                },
+            )
+        })
+    });
+    g.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    let rt = runtime();
+    let f = Fixture::new(&rt);
+    reads(c, &rt, &f, "get-hit", false);
+    reads(c, &rt, &f, "get-miss", true);
+    writes(c, &rt, &f, "put", None);
+    writes(c, &rt, &f, "put-with-TTL", Some(WRITE_TTL));
+    get_many(c, &rt, &f);
+    mixed(c, &rt, &f);
+}
+
+criterion_group!(memory, benches);
+criterion_main!(memory);
