@@ -1,0 +1,468 @@
+//! [`Tiered`]: a read-through local store (usually memory) in front of a remote one.
+//!
+//! Reads look in the local store first; on a miss they read the remote store and keep a copy
+//! locally for at most [`TieredConfig::local_ttl`] (default 1 s) — never longer than the remote
+//! entry's own remaining TTL, which the copy carries so that `get_entry` reports the remote
+//! TTL, not the local one.
+//!
+//! Every write through the wrapper (`put`, `delete`, the batches, the atomic operations,
+//! `touch`, `clear`) goes to the remote store and then removes the local copy. A read racing a
+//! write cannot re-insert the old value: each read notes a generation number of its key before
+//! reading the remote store, and drops its copy if a write bumped it meanwhile. Within one
+//! process, reads through the wrapper therefore see their own and each other's writes.
+//!
+//! # Staleness across replicas
+//!
+//! Writes made **elsewhere** — another process or replica, or this process writing to the
+//! remote store without going through this wrapper — are not seen until the local copy expires:
+//! a read may return a value up to `local_ttl` old, and a deleted or taken value may still be
+//! read for up to `local_ttl`. Choose `local_ttl` as the staleness you can accept; never put a
+//! tier in front of collections whose reads must be exact across replicas (one-time codes,
+//! refresh-token rotation — those use `take` / `compare_and_swap`, which always go to the remote
+//! store, but a plain `get` there could be stale).
+//!
+//! `keys` and `collections` come from the remote store. Errors of the local store are ignored
+//! (a failed local read is a miss); errors of the remote store are returned.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use mcp_kv_core::{Bytes, KvStore};
+//! use mcp_kv_memory::MemoryStore;
+//! use mcp_kv_wrappers::tiered::{Tiered, TieredConfig};
+//!
+//! let remote = Arc::new(MemoryStore::new()); // a Redis or DynamoDB store in real life
+//! let store = Tiered::new(
+//!     MemoryStore::new(),
+//!     remote.clone(),
+//!     TieredConfig::new().local_ttl(Duration::from_millis(500)),
+//! );
+//! store.put("c", "k", Bytes::from_static(b"v"), None).await?;
+//! assert_eq!(store.get("c", "k").await?.unwrap(), "v"); // now cached locally
+//! # Ok::<(), mcp_kv_core::Error>(())
+//! # }).unwrap();
+//! ```
+
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use mcp_kv_core::expiry;
+use mcp_kv_core::{system_clock, Capabilities, Cursor, Entry, KvStore, Page, Result, SharedClock};
+
+const STRIPES: usize = 64;
+const NO_EXPIRY: u64 = u64::MAX;
+
+/// Options of a [`Tiered`] store.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct TieredConfig {
+    /// Longest time a local copy is used (default 1 s): the staleness bound across replicas.
+    pub local_ttl: Duration,
+    /// The clock used to carry remote TTLs in local copies (default: the system clock; give
+    /// the local store the same clock).
+    pub clock: SharedClock,
+}
+
+impl Default for TieredConfig {
+    fn default() -> Self {
+        TieredConfig {
+            local_ttl: Duration::from_secs(1),
+            clock: system_clock(),
+        }
+    }
+}
+
+impl TieredConfig {
+    /// The defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the longest time a local copy is used (at least 1 ms).
+    pub fn local_ttl(mut self, ttl: Duration) -> Self {
+        self.local_ttl = ttl.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Sets the clock (tests inject a `ManualClock` here and in the local store).
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+}
+
+/// A local read-through tier `L` in front of a remote store `R`. See the [module docs](self).
+#[derive(Debug)]
+pub struct Tiered<L, R> {
+    local: L,
+    remote: R,
+    config: TieredConfig,
+    generations: Box<[AtomicU64]>,
+    epoch: AtomicU64,
+    hasher: hashbrown::DefaultHashBuilder,
+}
+
+/// A read's view of the write generations of one key.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Gen(u64, u64);
+
+impl<L: KvStore, R: KvStore> Tiered<L, R> {
+    /// `local` in front of `remote`.
+    pub fn new(local: L, remote: R, config: TieredConfig) -> Self {
+        Tiered {
+            local,
+            remote,
+            config,
+            generations: (0..STRIPES).map(|_| AtomicU64::new(0)).collect(),
+            epoch: AtomicU64::new(0),
+            hasher: hashbrown::DefaultHashBuilder::default(),
+        }
+    }
+
+    /// The local store.
+    pub fn local(&self) -> &L {
+        &self.local
+    }
+
+    /// The remote store.
+    pub fn remote(&self) -> &R {
+        &self.remote
+    }
+
+    fn stripe(&self, collection: &str, key: &str) -> &AtomicU64 {
+        let h = self.hasher.hash_one((collection, key));
+        &self.generations[(h as usize) % STRIPES]
+    }
+
+    fn generation(&self, collection: &str, key: &str) -> Gen {
+        Gen(
+            self.epoch.load(Ordering::Acquire),
+            self.stripe(collection, key).load(Ordering::Acquire),
+        )
+    }
+
+    fn now(&self) -> u64 {
+        self.config.clock.now_millis()
+    }
+
+    /// A local copy: the remote expiry (epoch ms, `u64::MAX` for none), then the value.
+    fn encode(&self, entry: &Entry) -> Bytes {
+        let at = expiry::expires_at(self.now(), entry.ttl).unwrap_or(NO_EXPIRY);
+        let mut out = Vec::with_capacity(8 + entry.value.len());
+        out.extend_from_slice(&at.to_be_bytes());
+        out.extend_from_slice(&entry.value);
+        Bytes::from(out)
+    }
+
+    fn decode(&self, copy: &Bytes) -> Option<Entry> {
+        let at = u64::from_be_bytes(copy.get(..8)?.try_into().ok()?);
+        let at = (at != NO_EXPIRY).then_some(at);
+        let now = self.now();
+        expiry::is_live(at, now).then(|| Entry {
+            value: copy.slice(8..),
+            ttl: expiry::remaining(at, now),
+        })
+    }
+
+    async fn local_get(&self, collection: &str, key: &str) -> Option<Entry> {
+        let copy = self.local.get(collection, key).await.ok()??;
+        self.decode(&copy)
+    }
+
+    async fn fill(&self, collection: &str, key: &str, entry: &Entry, seen: Gen) {
+        let ttl = entry
+            .ttl
+            .map_or(self.config.local_ttl, |t| t.min(self.config.local_ttl));
+        let copy = self.encode(entry);
+        if self
+            .local
+            .put(collection, key, copy, Some(ttl))
+            .await
+            .is_ok()
+            && self.generation(collection, key) != seen
+        {
+            let _ = self.local.delete(collection, key).await;
+        }
+    }
+
+    async fn read(&self, collection: &str, key: &str) -> Result<Option<Entry>> {
+        if let Some(e) = self.local_get(collection, key).await {
+            return Ok(Some(e));
+        }
+        let seen = self.generation(collection, key);
+        let entry = self.remote.get_entry(collection, key).await?;
+        if let Some(e) = &entry {
+            self.fill(collection, key, e, seen).await;
+        }
+        Ok(entry)
+    }
+
+    async fn read_many(&self, collection: &str, keys: &[&str]) -> Result<Vec<Option<Entry>>> {
+        let copies = match self.local.get_many(collection, keys).await {
+            Ok(c) => c,
+            Err(_) => vec![None; keys.len()],
+        };
+        let mut out: Vec<Option<Entry>> = copies
+            .iter()
+            .map(|c| c.as_ref().and_then(|c| self.decode(c)))
+            .collect();
+        let missing: Vec<usize> = (0..keys.len()).filter(|i| out[*i].is_none()).collect();
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let missing_keys: Vec<&str> = missing.iter().map(|i| keys[*i]).collect();
+        let seen: Vec<Gen> = missing_keys
+            .iter()
+            .map(|k| self.generation(collection, k))
+            .collect();
+        let fetched = self.remote.get_entries(collection, &missing_keys).await?;
+        for ((i, entry), seen) in missing.into_iter().zip(fetched).zip(seen) {
+            if let Some(e) = &entry {
+                self.fill(collection, keys[i], e, seen).await;
+            }
+            out[i] = entry;
+        }
+        Ok(out)
+    }
+
+    async fn invalidate(&self, collection: &str, key: &str) {
+        self.stripe(collection, key).fetch_add(1, Ordering::AcqRel);
+        let _ = self.local.delete(collection, key).await;
+    }
+
+    async fn invalidate_many(&self, collection: &str, keys: &[&str]) {
+        for k in keys {
+            self.stripe(collection, k).fetch_add(1, Ordering::AcqRel);
+        }
+        let _ = self.local.delete_many(collection, keys).await;
+    }
+}
+
+#[async_trait]
+impl<L: KvStore, R: KvStore> KvStore for Tiered<L, R> {
+    fn capabilities(&self) -> Capabilities {
+        self.remote.capabilities()
+    }
+
+    async fn get(&self, collection: &str, key: &str) -> Result<Option<Bytes>> {
+        Ok(self.read(collection, key).await?.map(|e| e.value))
+    }
+
+    async fn get_entry(&self, collection: &str, key: &str) -> Result<Option<Entry>> {
+        self.read(collection, key).await
+    }
+
+    async fn put(
+        &self,
+        collection: &str,
+        key: &str,
+        value: Bytes,
+        ttl: Option<Duration>,
+    ) -> Result<()> {
+        let r = self.remote.put(collection, key, value, ttl).await;
+        self.invalidate(collection, key).await;
+        r
+    }
+
+    async fn delete(&self, collection: &str, key: &str) -> Result<bool> {
+        let r = self.remote.delete(collection, key).await;
+        self.invalidate(collection, key).await;
+        r
+    }
+
+    async fn get_many(&self, collection: &str, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
+        let entries = self.read_many(collection, keys).await?;
+        Ok(entries.into_iter().map(|e| e.map(|e| e.value)).collect())
+    }
+
+    async fn get_entries(&self, collection: &str, keys: &[&str]) -> Result<Vec<Option<Entry>>> {
+        self.read_many(collection, keys).await
+    }
+
+    async fn put_many(
+        &self,
+        collection: &str,
+        entries: Vec<(String, Bytes)>,
+        ttl: Option<Duration>,
+    ) -> Result<()> {
+        let keys: Vec<String> = entries.iter().map(|(k, _)| k.clone()).collect();
+        let r = self.remote.put_many(collection, entries, ttl).await;
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        if !keys.is_empty() {
+            self.invalidate_many(collection, &keys).await;
+        }
+        r
+    }
+
+    async fn delete_many(&self, collection: &str, keys: &[&str]) -> Result<u64> {
+        let r = self.remote.delete_many(collection, keys).await;
+        if !keys.is_empty() {
+            self.invalidate_many(collection, keys).await;
+        }
+        r
+    }
+
+    async fn put_if_absent(
+        &self,
+        collection: &str,
+        key: &str,
+        value: Bytes,
+        ttl: Option<Duration>,
+    ) -> Result<bool> {
+        let r = self.remote.put_if_absent(collection, key, value, ttl).await;
+        self.invalidate(collection, key).await;
+        r
+    }
+
+    async fn take(&self, collection: &str, key: &str) -> Result<Option<Bytes>> {
+        let r = self.remote.take(collection, key).await;
+        self.invalidate(collection, key).await;
+        r
+    }
+
+    async fn compare_and_swap(
+        &self,
+        collection: &str,
+        key: &str,
+        current: Option<&[u8]>,
+        new: Option<Bytes>,
+        ttl: Option<Duration>,
+    ) -> Result<bool> {
+        let r = self
+            .remote
+            .compare_and_swap(collection, key, current, new, ttl)
+            .await;
+        self.invalidate(collection, key).await;
+        r
+    }
+
+    async fn touch(&self, collection: &str, key: &str, ttl: Option<Duration>) -> Result<bool> {
+        let r = self.remote.touch(collection, key, ttl).await;
+        self.invalidate(collection, key).await;
+        r
+    }
+
+    async fn keys(&self, collection: &str, cursor: Option<Cursor>, limit: usize) -> Result<Page> {
+        self.remote.keys(collection, cursor, limit).await
+    }
+
+    async fn collections(&self) -> Result<Vec<String>> {
+        self.remote.collections().await
+    }
+
+    async fn clear(&self, collection: &str) -> Result<u64> {
+        let r = self.remote.clear(collection).await;
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        let _ = self.local.clear(collection).await;
+        r
+    }
+
+    async fn cull(&self) -> Result<u64> {
+        let _ = self.local.cull().await;
+        self.remote.cull().await
+    }
+
+    async fn close(&self) -> Result<()> {
+        let _ = self.local.close().await;
+        self.remote.close().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{manual_store, store, TestStore};
+    use std::sync::Arc;
+
+    fn tier(
+        remote: Arc<TestStore>,
+        clock: mcp_kv_core::ManualClock,
+    ) -> (Tiered<Arc<TestStore>, Arc<TestStore>>, Arc<TestStore>) {
+        let local = Arc::new(TestStore::with_clock(Arc::new(clock.clone())));
+        let config = TieredConfig::new()
+            .local_ttl(Duration::from_secs(2))
+            .clock(Arc::new(clock));
+        (Tiered::new(local.clone(), remote, config), local)
+    }
+
+    #[tokio::test]
+    async fn reads_are_cached_with_the_remote_ttl_and_bounded() {
+        let (remote, clock) = manual_store();
+        let (t, local) = tier(remote.clone(), clock.clone());
+        remote
+            .put(
+                "c",
+                "k",
+                Bytes::from_static(b"v1"),
+                Some(Duration::from_secs(60)),
+            )
+            .await
+            .unwrap();
+        assert_eq!(t.get("c", "k").await.unwrap().unwrap(), "v1");
+        assert!(local.get("c", "k").await.unwrap().is_some());
+        // Written elsewhere: stale until the local copy expires (2 s).
+        remote
+            .put("c", "k", Bytes::from_static(b"v2"), None)
+            .await
+            .unwrap();
+        clock.advance(Duration::from_secs(1));
+        let e = t.get_entry("c", "k").await.unwrap().unwrap();
+        assert_eq!(e.value, "v1");
+        assert_eq!(
+            e.ttl,
+            Some(Duration::from_secs(59)),
+            "the remote TTL, carried"
+        );
+        clock.advance(Duration::from_millis(1001));
+        assert_eq!(t.get("c", "k").await.unwrap().unwrap(), "v2");
+    }
+
+    #[tokio::test]
+    async fn local_writes_invalidate() {
+        let (remote, clock) = manual_store();
+        let (t, local) = tier(remote.clone(), clock);
+        t.put("c", "k", Bytes::from_static(b"v1"), None)
+            .await
+            .unwrap();
+        assert_eq!(t.get("c", "k").await.unwrap().unwrap(), "v1");
+        t.put("c", "k", Bytes::from_static(b"v2"), None)
+            .await
+            .unwrap();
+        assert_eq!(t.get("c", "k").await.unwrap().unwrap(), "v2");
+        assert_eq!(t.take("c", "k").await.unwrap().unwrap(), "v2");
+        assert_eq!(t.get("c", "k").await.unwrap(), None);
+        t.put_many("c", vec![("a".into(), Bytes::from_static(b"1"))], None)
+            .await
+            .unwrap();
+        assert_eq!(
+            t.get_many("c", &["a", "b"]).await.unwrap()[0]
+                .as_ref()
+                .unwrap(),
+            "1"
+        );
+        assert_eq!(t.clear("c").await.unwrap(), 1);
+        assert_eq!(t.get_many("c", &["a"]).await.unwrap()[0], None);
+        assert!(local.collections().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_racing_read_never_reinserts_an_old_value() {
+        let remote = store();
+        let t = Tiered::new(store(), remote.clone(), TieredConfig::new());
+        remote
+            .put("c", "k", Bytes::from_static(b"old"), None)
+            .await
+            .unwrap();
+        let seen = t.generation("c", "k");
+        let old = remote.get_entry("c", "k").await.unwrap().unwrap();
+        t.put("c", "k", Bytes::from_static(b"new"), None)
+            .await
+            .unwrap(); // write between
+        t.fill("c", "k", &old, seen).await;
+        assert_eq!(t.get("c", "k").await.unwrap().unwrap(), "new");
+    }
+}
