@@ -1,0 +1,290 @@
+//! Configuration of a [`SqliteStore`](crate::SqliteStore): where the database lives, how
+//! durable a commit is, which table holds the entries, and the clock and sweeper.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mcp_kv_core::{Clock, Error, ErrorKind, Result, SharedClock};
+
+use crate::SqliteStore;
+
+/// The table that holds the entries unless [`SqliteStoreBuilder::table`] names another.
+pub const DEFAULT_TABLE: &str = "mcp_kv";
+
+/// How long a statement waits for another connection's lock (another process sharing the file)
+/// before it fails with [`ErrorKind::Timeout`], unless [`SqliteStoreBuilder::busy_timeout`] says
+/// otherwise.
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Read connections opened for a file database unless [`SqliteStoreBuilder::readers`] says
+/// otherwise.
+pub const DEFAULT_READERS: usize = 2;
+
+/// How durable a committed write is: SQLite's `PRAGMA synchronous` in WAL mode.
+///
+/// | setting | a write is acknowledged after | survives a process crash (panic, SIGKILL, OOM kill) | survives power loss / OS crash | cost |
+/// |---|---|---|---|---|
+/// | [`Normal`](Durability::Normal) | it is in the WAL file (OS page cache) | yes | the last transactions before the loss may roll back; the file stays consistent | no fsync per commit; fsync at checkpoints |
+/// | [`Full`](Durability::Full) | the WAL file is fsynced | yes | yes, if the disk honours fsync | one fsync per write transaction (a batch is one) |
+///
+/// Neither setting ever corrupts the database file; they differ only in how many of the most
+/// recent acknowledged writes a power loss can take back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// `synchronous = NORMAL`: safe against process crashes; a power loss may lose the most
+    /// recent commits. The default, and SQLite's recommendation for WAL mode.
+    #[default]
+    Normal,
+    /// `synchronous = FULL`: every commit is fsynced before it is acknowledged.
+    Full,
+}
+
+impl Durability {
+    /// The value of `PRAGMA synchronous` for this setting.
+    pub fn pragma_value(self) -> &'static str {
+        match self {
+            Durability::Normal => "NORMAL",
+            Durability::Full => "FULL",
+        }
+    }
+}
+
+/// Where the database lives.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Location {
+    /// A file (created when missing) with its `-wal` and `-shm` companions.
+    File(PathBuf),
+    /// A private in-memory database, gone when the store is closed or dropped.
+    Memory,
+}
+
+impl fmt::Debug for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::File(p) => f.debug_tuple("File").field(p).finish(),
+            Location::Memory => f.write_str("Memory"),
+        }
+    }
+}
+
+/// The validated configuration a store was built with (see [`SqliteStoreBuilder`]).
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct SqliteConfig {
+    /// Where the database lives.
+    pub location: Location,
+    /// The table holding the entries (a validated SQL identifier).
+    pub table: String,
+    /// How durable a commit is.
+    pub durability: Durability,
+    /// How long a statement waits for another process's lock.
+    pub busy_timeout: Duration,
+    /// How often the background sweeper removes expired entries (`None`: never; call
+    /// [`cull`](mcp_kv_core::KvStore::cull) yourself).
+    pub sweep_interval: Option<Duration>,
+    /// Read connections beside the writer (file databases only; 0: every read goes through the
+    /// writer thread).
+    pub readers: usize,
+    /// The clock every expiry check reads.
+    pub clock: SharedClock,
+}
+
+impl fmt::Debug for SqliteConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteConfig")
+            .field("location", &self.location)
+            .field("table", &self.table)
+            .field("durability", &self.durability)
+            .field("busy_timeout", &self.busy_timeout)
+            .field("sweep_interval", &self.sweep_interval)
+            .field("readers", &self.readers)
+            .field("clock", &self.clock)
+            .finish()
+    }
+}
+
+/// Builds a [`SqliteStore`]: `SqliteStore::builder().path("kv.db").durability(Durability::Full).build()`.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct SqliteStoreBuilder {
+    config: SqliteConfig,
+}
+
+impl Default for SqliteStoreBuilder {
+    fn default() -> Self {
+        SqliteStoreBuilder {
+            config: SqliteConfig {
+                location: Location::Memory,
+                table: DEFAULT_TABLE.to_string(),
+                durability: Durability::default(),
+                busy_timeout: DEFAULT_BUSY_TIMEOUT,
+                sweep_interval: None,
+                readers: DEFAULT_READERS,
+                clock: mcp_kv_core::system_clock(),
+            },
+        }
+    }
+}
+
+impl SqliteStoreBuilder {
+    /// A builder for an in-memory store with the defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Stores entries in the file at `path` (created when missing).
+    pub fn path(mut self, path: impl AsRef<Path>) -> Self {
+        self.config.location = Location::File(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Stores entries in a private in-memory database (the default).
+    pub fn memory(mut self) -> Self {
+        self.config.location = Location::Memory;
+        self
+    }
+
+    /// The table that holds the entries (default [`DEFAULT_TABLE`]): ASCII letters, digits and
+    /// `_`, not starting with a digit nor `sqlite_`, at most 63 bytes. Checked by `build`.
+    pub fn table(mut self, table: impl Into<String>) -> Self {
+        self.config.table = table.into();
+        self
+    }
+
+    /// How durable a commit is (default [`Durability::Normal`]).
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.config.durability = durability;
+        self
+    }
+
+    /// How long a statement waits for another process's lock (default
+    /// [`DEFAULT_BUSY_TIMEOUT`]).
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.config.busy_timeout = timeout;
+        self
+    }
+
+    /// Runs a sweep (one `DELETE … WHERE expires_at < now`) on the writer thread every
+    /// `interval`, until [`close`](mcp_kv_core::KvStore::close). Off by default.
+    pub fn sweep_interval(mut self, interval: Duration) -> Self {
+        self.config.sweep_interval = Some(interval);
+        self
+    }
+
+    /// Read connections beside the writer for a file database (default [`DEFAULT_READERS`];
+    /// 0 sends reads through the writer thread too). Ignored in memory.
+    pub fn readers(mut self, readers: usize) -> Self {
+        self.config.readers = readers;
+        self
+    }
+
+    /// The clock every expiry check reads (default: the system clock). SQLite's own time is
+    /// never used.
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.config.clock = Arc::new(clock);
+        self
+    }
+
+    /// The clock every expiry check reads, already shared.
+    pub fn shared_clock(mut self, clock: SharedClock) -> Self {
+        self.config.clock = clock;
+        self
+    }
+
+    /// Validates the configuration without opening anything.
+    pub fn config(self) -> Result<SqliteConfig> {
+        validate_table(&self.config.table)?;
+        if self.config.sweep_interval == Some(Duration::ZERO) {
+            return Err(Error::new(ErrorKind::Config, "sweep interval is zero"));
+        }
+        Ok(self.config)
+    }
+
+    /// Opens (or creates) the database, migrates its schema and starts the writer thread.
+    ///
+    /// Blocks while the file is opened and migrated (milliseconds, longer when another process
+    /// holds the write lock); call it at startup, or inside `spawn_blocking`.
+    pub fn build(self) -> Result<SqliteStore> {
+        SqliteStore::from_config(self.config()?)
+    }
+}
+
+/// Checks that `table` is a plain SQL identifier we may interpolate into statements.
+pub(crate) fn validate_table(table: &str) -> Result<()> {
+    let bad = |why: &'static str| Err(Error::new(ErrorKind::Config, why));
+    let mut chars = table.chars();
+    match chars.next() {
+        None => return bad("table name is empty"),
+        Some(c) if !(c.is_ascii_alphabetic() || c == '_') => {
+            return bad("table name must start with an ASCII letter or '_'")
+        }
+        Some(_) => {}
+    }
+    if table.len() > 63 {
+        return bad("table name is longer than 63 bytes");
+    }
+    if !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return bad("table name may hold only ASCII letters, digits and '_'");
+    }
+    let lower = table.to_ascii_lowercase();
+    if lower.starts_with("sqlite_") {
+        return bad("table names starting with 'sqlite_' are reserved by SQLite");
+    }
+    if lower == crate::schema::VERSION_TABLE {
+        return bad("that table name is reserved for the schema version table");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names() {
+        for ok in ["mcp_kv", "_x", "Kv2", &"a".repeat(63)] {
+            assert!(validate_table(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "2kv",
+            "kv-entries",
+            "kv entries",
+            "kv\"; DROP TABLE x; --",
+            "données",
+            "sqlite_master",
+            "SQLITE_x",
+            crate::schema::VERSION_TABLE,
+            &"a".repeat(64),
+        ] {
+            let err = validate_table(bad).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{bad}");
+        }
+    }
+
+    #[test]
+    fn builder_validates() {
+        let err = SqliteStoreBuilder::new()
+            .table("no way")
+            .config()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        let err = SqliteStoreBuilder::new()
+            .sweep_interval(Duration::ZERO)
+            .config()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        let cfg = SqliteStoreBuilder::new()
+            .path("/tmp/x.db")
+            .durability(Durability::Full)
+            .config()
+            .unwrap();
+        assert_eq!(cfg.location, Location::File("/tmp/x.db".into()));
+        assert_eq!(cfg.durability.pragma_value(), "FULL");
+        assert!(format!("{cfg:?}").contains("Full"));
+    }
+}

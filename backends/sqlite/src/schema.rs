@@ -1,0 +1,176 @@
+//! The schema: one `WITHOUT ROWID` table per store, a version table, forward migrations, and
+//! every SQL statement the store runs (built once per table name).
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+
+use mcp_kv_core::{Error, ErrorKind, Result};
+
+use crate::encoding::map_sqlite;
+use mcp_kv_core::Operation;
+
+/// The table recording the schema version of each entry table in the file.
+pub(crate) const VERSION_TABLE: &str = "mcp_kv_schema";
+
+/// The schema version this build writes. Opening a file at a newer version fails with
+/// [`ErrorKind::Config`]; an older one is migrated forward.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// One forward migration: from `version - 1` to `version`, for the entry table `t`.
+type Migration = fn(&rusqlite::Transaction<'_>, &str) -> rusqlite::Result<()>;
+
+/// `MIGRATIONS[i]` takes a table from version `i` to `i + 1`.
+const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [v1_create];
+
+fn v1_create(tx: &rusqlite::Transaction<'_>, t: &str) -> rusqlite::Result<()> {
+    tx.execute_batch(&format!(
+        "CREATE TABLE \"{t}\" (
+             collection TEXT NOT NULL,
+             key        TEXT NOT NULL,
+             value      BLOB NOT NULL,
+             expires_at INTEGER,
+             PRIMARY KEY (collection, key)
+         ) WITHOUT ROWID;
+         CREATE INDEX \"{t}_expires_at\" ON \"{t}\" (expires_at) WHERE expires_at IS NOT NULL;"
+    ))
+}
+
+/// Creates the version table if needed and migrates `table` to [`SCHEMA_VERSION`], in one
+/// immediate transaction (so two processes opening one new file do not race).
+pub(crate) fn migrate(conn: &mut Connection, table: &str) -> Result<()> {
+    let err = |e| map_sqlite(e, Operation::Open);
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(err)?;
+    tx.execute_batch(&format!(
+        "CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (
+             name    TEXT PRIMARY KEY NOT NULL,
+             version INTEGER NOT NULL
+         )"
+    ))
+    .map_err(err)?;
+    let version: i64 = tx
+        .query_row(
+            &format!("SELECT version FROM {VERSION_TABLE} WHERE name = ?1"),
+            [table],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(err)?
+        .unwrap_or(0);
+    if version > SCHEMA_VERSION {
+        return Err(Error::new(
+            ErrorKind::Config,
+            format!(
+                "the table was written by a newer mcp-kv-sqlite (schema {version}; this build \
+                 knows up to {SCHEMA_VERSION})"
+            ),
+        )
+        .with_operation(Operation::Open));
+    }
+    if version < 0 {
+        return Err(Error::corrupted("negative schema version").with_operation(Operation::Open));
+    }
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    for (from, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        migration(&tx, table).map_err(|e| {
+            let kind = if from == 0 {
+                "cannot create the table (does a table of that name already exist?)"
+            } else {
+                "a schema migration failed"
+            };
+            Error::new(ErrorKind::Config, kind)
+                .with_source(e)
+                .with_operation(Operation::Open)
+        })?;
+    }
+    tx.execute(
+        &format!(
+            "INSERT INTO {VERSION_TABLE} (name, version) VALUES (?1, ?2)
+             ON CONFLICT (name) DO UPDATE SET version = excluded.version"
+        ),
+        (table, SCHEMA_VERSION),
+    )
+    .map_err(err)?;
+    tx.commit().map_err(err)
+}
+
+/// Every statement the store runs, with the table name filled in.
+#[derive(Debug)]
+pub(crate) struct Sql {
+    pub(crate) get: String,
+    pub(crate) put: String,
+    pub(crate) delete: String,
+    pub(crate) put_if_absent: String,
+    pub(crate) take: String,
+    pub(crate) swap: String,
+    pub(crate) delete_if_equal: String,
+    pub(crate) touch: String,
+    pub(crate) keys_first: String,
+    pub(crate) keys_after: String,
+    pub(crate) collections: String,
+    pub(crate) clear: String,
+    pub(crate) cull: String,
+}
+
+/// A row is live at `now` (parameter `?now`) when it has no expiry or `now <= expires_at`.
+/// The well-formedness checks keep conditional writes away from corrupted rows, which the
+/// store then reports as [`ErrorKind::Corrupted`].
+const LIVE: &str = "typeof(value) = 'blob' \
+     AND (expires_at IS NULL OR (typeof(expires_at) = 'integer' AND expires_at >= :now))";
+
+impl Sql {
+    pub(crate) fn new(t: &str) -> Sql {
+        let t = format!("\"{t}\"");
+        Sql {
+            get: format!("SELECT value, expires_at FROM {t} WHERE collection = ?1 AND key = ?2"),
+            put: format!(
+                "INSERT INTO {t} (collection, key, value, expires_at) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (collection, key) DO UPDATE \
+                 SET value = excluded.value, expires_at = excluded.expires_at"
+            ),
+            delete: format!(
+                "DELETE FROM {t} WHERE collection = ?1 AND key = ?2 RETURNING expires_at"
+            ),
+            // Wins when no row exists, or the row is expired (NULL never is: NULL < x is NULL).
+            put_if_absent: format!(
+                "INSERT INTO {t} (collection, key, value, expires_at) \
+                 VALUES (:collection, :key, :value, :expires_at) \
+                 ON CONFLICT (collection, key) DO UPDATE \
+                 SET value = excluded.value, expires_at = excluded.expires_at \
+                 WHERE typeof({t}.expires_at) = 'integer' AND {t}.expires_at < :now"
+            ),
+            take: format!(
+                "DELETE FROM {t} WHERE collection = :collection AND key = :key AND {LIVE} \
+                 RETURNING value"
+            ),
+            swap: format!(
+                "UPDATE {t} SET value = :new, expires_at = :expires_at \
+                 WHERE collection = :collection AND key = :key AND value = :current AND {LIVE}"
+            ),
+            delete_if_equal: format!(
+                "DELETE FROM {t} \
+                 WHERE collection = :collection AND key = :key AND value = :current AND {LIVE}"
+            ),
+            touch: format!(
+                "UPDATE {t} SET expires_at = :expires_at \
+                 WHERE collection = :collection AND key = :key AND {LIVE}"
+            ),
+            keys_first: format!(
+                "SELECT key FROM {t} \
+                 WHERE collection = :collection AND (expires_at IS NULL OR expires_at >= :now) \
+                 ORDER BY key LIMIT :limit"
+            ),
+            keys_after: format!(
+                "SELECT key FROM {t} \
+                 WHERE collection = :collection AND key > :after \
+                 AND (expires_at IS NULL OR expires_at >= :now) \
+                 ORDER BY key LIMIT :limit"
+            ),
+            collections: format!("SELECT DISTINCT collection FROM {t} ORDER BY collection"),
+            clear: format!("DELETE FROM {t} WHERE collection = ?1"),
+            cull: format!("DELETE FROM {t} WHERE expires_at < ?1"),
+        }
+    }
+}

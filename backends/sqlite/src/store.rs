@@ -1,0 +1,594 @@
+//! [`SqliteStore`]: the [`KvStore`] implementation, one short method per operation.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rusqlite::{named_params, Connection, TransactionBehavior};
+
+use mcp_kv_core::{
+    async_trait, expiry, rules, Capabilities, Cursor, Entry, Error, KvStore, Operation, Page,
+    Result, SharedClock,
+};
+
+use crate::config::{Location, SqliteConfig, SqliteStoreBuilder};
+use crate::encoding::{
+    decode_expiry, decode_name, decode_value, encode_expiry, encode_now, map_sqlite, BACKEND,
+};
+use crate::engine::{Engine, Sweep};
+use crate::schema::{self, Sql};
+
+/// A [`KvStore`] in one SQLite table (see the [crate docs](crate) for layout, threading and
+/// durability). Cheap to clone: clones share the connections.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    shared: Arc<Shared>,
+    config: SqliteConfig,
+}
+
+/// What every job needs: the statements and the clock.
+struct Shared {
+    sql: Arc<Sql>,
+    clock: SharedClock,
+}
+
+impl Shared {
+    fn now(&self) -> i64 {
+        encode_now(self.clock.now_millis())
+    }
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// A builder: path or memory, durability, table, clock, sweeper, readers.
+    pub fn builder() -> SqliteStoreBuilder {
+        SqliteStoreBuilder::new()
+    }
+
+    /// A private in-memory store with the defaults.
+    pub fn memory() -> Result<SqliteStore> {
+        Self::builder().memory().build()
+    }
+
+    /// Opens (or creates) the file at `path` with the defaults ([`Durability::Normal`](crate::Durability::Normal),
+    /// table [`DEFAULT_TABLE`](crate::DEFAULT_TABLE), system clock, no sweeper).
+    pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore> {
+        Self::builder().path(path).build()
+    }
+
+    /// The configuration the store was built with.
+    pub fn config(&self) -> &SqliteConfig {
+        &self.inner.config
+    }
+
+    pub(crate) fn from_config(config: SqliteConfig) -> Result<SqliteStore> {
+        let sql = Arc::new(Sql::new(&config.table));
+        let (writer, readers) = match &config.location {
+            Location::Memory => {
+                let conn = Connection::open_in_memory().map_err(open_err)?;
+                (conn, None)
+            }
+            Location::File(path) => {
+                let conn = Connection::open(path).map_err(open_err)?;
+                (conn, Some(path.as_path()))
+            }
+        };
+        let mut writer = writer;
+        configure(&writer, &config, false)?;
+        schema::migrate(&mut writer, &config.table)?;
+        let readers = match readers {
+            Some(path) if config.readers > 0 => (0..config.readers)
+                .map(|_| {
+                    let c = Connection::open(path).map_err(open_err)?;
+                    configure(&c, &config, true)?;
+                    Ok(c)
+                })
+                .collect::<Result<Vec<_>>>()?,
+            _ => Vec::new(),
+        };
+        let sweep = config.sweep_interval.map(|every| Sweep {
+            every,
+            sql: sql.clone(),
+            clock: config.clock.clone(),
+        });
+        let engine = Engine::start(writer, readers, sweep)?;
+        let shared = Arc::new(Shared {
+            sql,
+            clock: config.clock.clone(),
+        });
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                engine,
+                shared,
+                config,
+            }),
+        })
+    }
+
+    async fn write<T, F>(&self, op: Operation, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection, &Shared) -> rusqlite::Result<Result<T>> + Send + 'static,
+    {
+        let shared = self.inner.shared.clone();
+        self.inner
+            .engine
+            .write(op, move |conn| finish(f(conn, &shared), op))
+            .await
+    }
+
+    async fn read<T, F>(&self, op: Operation, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &Shared) -> rusqlite::Result<Result<T>> + Send + 'static,
+    {
+        let shared = self.inner.shared.clone();
+        self.inner
+            .engine
+            .read(op, move |conn| finish(f(conn, &shared), op))
+            .await
+    }
+}
+
+/// Flattens a job's outcome: driver errors mapped, data errors tagged.
+fn finish<T>(r: rusqlite::Result<Result<T>>, op: Operation) -> Result<T> {
+    match r {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(e.with_operation(op).with_backend(BACKEND)),
+        Err(e) => Err(map_sqlite(e, op)),
+    }
+}
+
+fn open_err(e: rusqlite::Error) -> Error {
+    map_sqlite(e, Operation::Open)
+}
+
+/// Sets the connection pragmas: WAL, synchronous, busy timeout.
+fn configure(conn: &Connection, config: &SqliteConfig, reader: bool) -> Result<()> {
+    conn.busy_timeout(config.busy_timeout).map_err(open_err)?;
+    conn.set_prepared_statement_cache_capacity(32);
+    if matches!(config.location, Location::File(_)) && !reader {
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+            .map_err(open_err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::new(
+                mcp_kv_core::ErrorKind::Config,
+                "the file system does not support SQLite's WAL mode",
+            )
+            .with_operation(Operation::Open)
+            .with_backend(BACKEND));
+        }
+    }
+    conn.pragma_update(None, "synchronous", config.durability.pragma_value())
+        .map_err(open_err)?;
+    if reader {
+        conn.pragma_update(None, "query_only", "ON")
+            .map_err(open_err)?;
+    }
+    Ok(())
+}
+
+/// Reads one row as `(value, expires_at)`, undecoded rows as `Corrupted`.
+fn select_row(
+    conn: &Connection,
+    sh: &Shared,
+    c: &str,
+    k: &str,
+) -> rusqlite::Result<Result<Option<(Bytes, Option<u64>)>>> {
+    let mut stmt = conn.prepare_cached(&sh.sql.get)?;
+    let mut rows = stmt.query((c, k))?;
+    let Some(row) = rows.next()? else {
+        return Ok(Ok(None));
+    };
+    let (value, at) = (row.get_ref(0)?, row.get_ref(1)?);
+    Ok(decode_value(value).and_then(|v| Ok(Some((v, decode_expiry(at)?)))))
+}
+
+/// A live entry of `(c, k)` at the clock's now.
+fn live_entry(
+    conn: &Connection,
+    sh: &Shared,
+    c: &str,
+    k: &str,
+) -> rusqlite::Result<Result<Option<Entry>>> {
+    let now = sh.clock.now_millis();
+    Ok(select_row(conn, sh, c, k)?.map(|row| {
+        row.filter(|(_, at)| expiry::is_live(*at, now))
+            .map(|(value, at)| Entry {
+                value,
+                ttl: expiry::remaining(at, now),
+            })
+    }))
+}
+
+/// After a conditional write that did nothing: `Corrupted` if the row does not decode, else
+/// the plain outcome.
+fn lost<T>(
+    conn: &Connection,
+    sh: &Shared,
+    c: &str,
+    k: &str,
+    outcome: T,
+) -> rusqlite::Result<Result<T>> {
+    Ok(select_row(conn, sh, c, k)?.map(|_| outcome))
+}
+
+fn expires_at(sh: &Shared, ttl: Option<Duration>) -> Option<i64> {
+    encode_expiry(expiry::expires_at(sh.clock.now_millis(), ttl))
+}
+
+fn owned(c: &str, k: &str) -> (String, String) {
+    (c.to_string(), k.to_string())
+}
+
+fn collect_entries(
+    conn: &Connection,
+    sh: &Shared,
+    c: &str,
+    keys: &[String],
+) -> rusqlite::Result<Result<Vec<Option<Entry>>>> {
+    // One read transaction: every key from the same snapshot.
+    let tx = conn.unchecked_transaction()?;
+    let mut out = Vec::with_capacity(keys.len());
+    for k in keys {
+        match live_entry(&tx, sh, c, k)? {
+            Ok(e) => out.push(e),
+            Err(e) => return Ok(Err(e)),
+        }
+    }
+    tx.commit()?;
+    Ok(Ok(out))
+}
+
+#[async_trait]
+impl KvStore for SqliteStore {
+    fn capabilities(&self) -> Capabilities {
+        let mut caps = Capabilities::default().with_atomic(true);
+        caps.enumerate = true;
+        let file = matches!(self.inner.config.location, Location::File(_));
+        caps.persistent = file;
+        caps.distributed = file;
+        caps
+    }
+
+    async fn get_entry(&self, collection: &str, key: &str) -> Result<Option<Entry>> {
+        rules::check_name(collection, key)?;
+        let (c, k) = owned(collection, key);
+        self.read(Operation::GetEntry, move |conn, sh| {
+            live_entry(conn, sh, &c, &k)
+        })
+        .await
+    }
+
+    async fn put(
+        &self,
+        collection: &str,
+        key: &str,
+        value: Bytes,
+        ttl: Option<Duration>,
+    ) -> Result<()> {
+        rules::check_put(&self.capabilities(), collection, key, value.len(), ttl)?;
+        let (c, k) = owned(collection, key);
+        self.write(Operation::Put, move |conn, sh| {
+            let at = expires_at(sh, ttl);
+            conn.prepare_cached(&sh.sql.put)?
+                .execute((&c, &k, value.as_ref(), at))?;
+            Ok(Ok(()))
+        })
+        .await
+    }
+
+    async fn delete(&self, collection: &str, key: &str) -> Result<bool> {
+        rules::check_name(collection, key)?;
+        let (c, k) = owned(collection, key);
+        self.write(Operation::Delete, move |conn, sh| {
+            let now = sh.clock.now_millis();
+            delete_one(conn, &sh.sql, &c, &k, now).map(Ok)
+        })
+        .await
+    }
+
+    async fn get_many(&self, collection: &str, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
+        let entries = self.get_entries(collection, keys).await?;
+        Ok(entries.into_iter().map(|e| e.map(|e| e.value)).collect())
+    }
+
+    async fn get_entries(&self, collection: &str, keys: &[&str]) -> Result<Vec<Option<Entry>>> {
+        rules::check_keys(&self.capabilities(), collection, keys)?;
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let c = collection.to_string();
+        let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        self.read(Operation::GetEntries, move |conn, sh| {
+            collect_entries(conn, sh, &c, &keys)
+        })
+        .await
+    }
+
+    async fn put_many(
+        &self,
+        collection: &str,
+        entries: Vec<(String, Bytes)>,
+        ttl: Option<Duration>,
+    ) -> Result<()> {
+        rules::check_entries(&self.capabilities(), collection, &entries, ttl)?;
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let c = collection.to_string();
+        self.write(Operation::PutMany, move |conn, sh| {
+            let at = expires_at(sh, ttl);
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            {
+                let mut stmt = tx.prepare_cached(&sh.sql.put)?;
+                for (k, v) in &entries {
+                    stmt.execute((&c, k, v.as_ref(), at))?;
+                }
+            }
+            tx.commit()?;
+            Ok(Ok(()))
+        })
+        .await
+    }
+
+    async fn delete_many(&self, collection: &str, keys: &[&str]) -> Result<u64> {
+        rules::check_keys(&self.capabilities(), collection, keys)?;
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let c = collection.to_string();
+        let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        self.write(Operation::DeleteMany, move |conn, sh| {
+            let now = sh.clock.now_millis();
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut removed = 0;
+            for k in &keys {
+                removed += u64::from(delete_one(&tx, &sh.sql, &c, k, now)?);
+            }
+            tx.commit()?;
+            Ok(Ok(removed))
+        })
+        .await
+    }
+
+    async fn put_if_absent(
+        &self,
+        collection: &str,
+        key: &str,
+        value: Bytes,
+        ttl: Option<Duration>,
+    ) -> Result<bool> {
+        rules::check_put(&self.capabilities(), collection, key, value.len(), ttl)?;
+        let (c, k) = owned(collection, key);
+        self.write(Operation::PutIfAbsent, move |conn, sh| {
+            insert_if_absent(conn, sh, &c, &k, &value, ttl)
+        })
+        .await
+    }
+
+    async fn take(&self, collection: &str, key: &str) -> Result<Option<Bytes>> {
+        rules::check_name(collection, key)?;
+        let (c, k) = owned(collection, key);
+        self.write(Operation::Take, move |conn, sh| {
+            let taken = {
+                let mut stmt = conn.prepare_cached(&sh.sql.take)?;
+                let mut rows = stmt.query(named_params! {
+                    ":collection": c, ":key": k, ":now": sh.now(),
+                })?;
+                let mut taken = None;
+                // Step to the end so the statement (and its autocommit) completes here.
+                while let Some(row) = rows.next()? {
+                    taken = Some(decode_value(row.get_ref(0)?));
+                }
+                taken
+            };
+            match taken {
+                Some(v) => Ok(v.map(Some)),
+                None => lost(conn, sh, &c, &k, None),
+            }
+        })
+        .await
+    }
+
+    async fn compare_and_swap(
+        &self,
+        collection: &str,
+        key: &str,
+        current: Option<&[u8]>,
+        new: Option<Bytes>,
+        ttl: Option<Duration>,
+    ) -> Result<bool> {
+        let new_len = new.as_ref().map_or(0, Bytes::len);
+        rules::check_put(&self.capabilities(), collection, key, new_len, ttl)?;
+        let (c, k) = owned(collection, key);
+        let current = current.map(Bytes::copy_from_slice);
+        self.write(Operation::CompareAndSwap, move |conn, sh| {
+            match (current, new) {
+                (None, Some(new)) => insert_if_absent(conn, sh, &c, &k, &new, ttl),
+                (None, None) => Ok(live_entry(conn, sh, &c, &k)?.map(|e| e.is_none())),
+                (Some(cur), Some(new)) => {
+                    let n = conn.prepare_cached(&sh.sql.swap)?.execute(named_params! {
+                        ":new": new.as_ref(), ":expires_at": expires_at(sh, ttl),
+                        ":collection": c, ":key": k, ":current": cur.as_ref(), ":now": sh.now(),
+                    })?;
+                    if n > 0 {
+                        Ok(Ok(true))
+                    } else {
+                        lost(conn, sh, &c, &k, false)
+                    }
+                }
+                (Some(cur), None) => {
+                    let n = conn.prepare_cached(&sh.sql.delete_if_equal)?.execute(
+                        named_params! {
+                            ":collection": c, ":key": k, ":current": cur.as_ref(), ":now": sh.now(),
+                        },
+                    )?;
+                    if n > 0 {
+                        Ok(Ok(true))
+                    } else {
+                        lost(conn, sh, &c, &k, false)
+                    }
+                }
+            }
+        })
+        .await
+    }
+
+    async fn touch(&self, collection: &str, key: &str, ttl: Option<Duration>) -> Result<bool> {
+        rules::check_name(collection, key)?;
+        rules::check_ttl(ttl)?;
+        let (c, k) = owned(collection, key);
+        self.write(Operation::Touch, move |conn, sh| {
+            let n = conn.prepare_cached(&sh.sql.touch)?.execute(named_params! {
+                ":expires_at": expires_at(sh, ttl), ":collection": c, ":key": k, ":now": sh.now(),
+            })?;
+            if n > 0 {
+                Ok(Ok(true))
+            } else {
+                lost(conn, sh, &c, &k, false)
+            }
+        })
+        .await
+    }
+
+    async fn keys(&self, collection: &str, cursor: Option<Cursor>, limit: usize) -> Result<Page> {
+        rules::check_collection(collection)?;
+        rules::check_limit(limit)?;
+        let c = collection.to_string();
+        self.read(Operation::Keys, move |conn, sh| {
+            // One more than asked tells whether another page follows.
+            let fetch = i64::try_from(limit)
+                .unwrap_or(i64::MAX - 1)
+                .saturating_add(1);
+            let now = sh.now();
+            let mut stmt;
+            let mut rows = match &cursor {
+                None => {
+                    stmt = conn.prepare_cached(&sh.sql.keys_first)?;
+                    stmt.query(named_params! { ":collection": c, ":now": now, ":limit": fetch })?
+                }
+                Some(after) => {
+                    stmt = conn.prepare_cached(&sh.sql.keys_after)?;
+                    stmt.query(named_params! {
+                        ":collection": c, ":after": after.as_str(), ":now": now, ":limit": fetch,
+                    })?
+                }
+            };
+            let mut keys = Vec::new();
+            while let Some(row) = rows.next()? {
+                match decode_name(row.get_ref(0)?) {
+                    Ok(k) => keys.push(k),
+                    Err(e) => return Ok(Err(e)),
+                }
+            }
+            let next = if keys.len() > limit {
+                keys.truncate(limit);
+                keys.last().map(|k| Cursor::new(k.clone()))
+            } else {
+                None
+            };
+            Ok(Ok(Page { keys, next }))
+        })
+        .await
+    }
+
+    async fn collections(&self) -> Result<Vec<String>> {
+        self.read(Operation::Collections, |conn, sh| {
+            let mut stmt = conn.prepare_cached(&sh.sql.collections)?;
+            let mut rows = stmt.query([])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                match decode_name(row.get_ref(0)?) {
+                    Ok(c) => out.push(c),
+                    Err(e) => return Ok(Err(e)),
+                }
+            }
+            Ok(Ok(out))
+        })
+        .await
+    }
+
+    async fn clear(&self, collection: &str) -> Result<u64> {
+        rules::check_collection(collection)?;
+        let c = collection.to_string();
+        self.write(Operation::Clear, move |conn, sh| {
+            let n = conn.prepare_cached(&sh.sql.clear)?.execute([&c])?;
+            Ok(Ok(n as u64))
+        })
+        .await
+    }
+
+    async fn cull(&self) -> Result<u64> {
+        self.write(Operation::Cull, |conn, sh| {
+            let n = conn.prepare_cached(&sh.sql.cull)?.execute([sh.now()])?;
+            Ok(Ok(n as u64))
+        })
+        .await
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.inner.engine.close().await
+    }
+}
+
+/// `INSERT … ON CONFLICT DO UPDATE … WHERE` the old row is expired: one statement.
+fn insert_if_absent(
+    conn: &Connection,
+    sh: &Shared,
+    c: &str,
+    k: &str,
+    value: &Bytes,
+    ttl: Option<Duration>,
+) -> rusqlite::Result<Result<bool>> {
+    let n = conn
+        .prepare_cached(&sh.sql.put_if_absent)?
+        .execute(named_params! {
+            ":collection": c, ":key": k, ":value": value.as_ref(),
+            ":expires_at": expires_at(sh, ttl), ":now": sh.now(),
+        })?;
+    if n > 0 {
+        Ok(Ok(true))
+    } else {
+        lost(conn, sh, c, k, false)
+    }
+}
+
+/// Deletes `(c, k)` whatever its state; `true` if the row was live (rows whose expiry does not
+/// decode count as live: they were there, and are gone).
+fn delete_one(conn: &Connection, sql: &Sql, c: &str, k: &str, now: u64) -> rusqlite::Result<bool> {
+    let mut stmt = conn.prepare_cached(&sql.delete)?;
+    let mut rows = stmt.query((c, k))?;
+    let mut live = false;
+    while let Some(row) = rows.next()? {
+        live = decode_expiry(row.get_ref(0)?).map_or(true, |at| expiry::is_live(at, now));
+    }
+    Ok(live)
+}
+
+#[cfg(test)]
+mod static_checks {
+    fn send_sync<T: Send + Sync + 'static>() {}
+
+    #[test]
+    fn store_is_send_sync() {
+        send_sync::<super::SqliteStore>();
+        send_sync::<crate::SqliteConfig>();
+        send_sync::<crate::SqliteStoreBuilder>();
+    }
+}

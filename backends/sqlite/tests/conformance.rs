@@ -1,0 +1,92 @@
+//! The shared conformance suite against SQLite stores: file and in-memory, manual and system
+//! clock, with and without reader threads.
+
+use std::sync::Arc;
+
+use mcp_kv_core::testkit::Suite;
+use mcp_kv_core::{KvStore, ManualClock};
+use mcp_kv_sqlite::{Durability, SqliteStore};
+
+/// Under a manual clock: `Session` decides when to refresh its entries' TTLs with
+/// `std::time::Instant` (real time), not the store's clock, so with a clock that moves only by
+/// hand the entries are never refreshed and expire at 1.5 × idle. A storage-core issue, not this
+/// store's; the case runs (and passes) under the system clock below.
+fn manual(name: &str, clock: ManualClock) -> Suite {
+    Suite::new(name)
+        .skip(
+            "session_access_refreshes_idle_ttl",
+            "Session times its refreshes with Instant (real time), not the injected manual \
+             clock; runs under the system clock",
+        )
+        .manual_clock(clock)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_file_manual_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new();
+    let store = SqliteStore::builder()
+        .path(dir.path().join("kv.db"))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let store = Arc::new(store);
+    manual("sqlite file (manual clock)", clock)
+        .run(store.clone())
+        .await
+        .assert_passed();
+    store.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_memory_manual_clock() {
+    let clock = ManualClock::new();
+    let store = Arc::new(
+        SqliteStore::builder()
+            .memory()
+            .clock(clock.clone())
+            .build()
+            .unwrap(),
+    );
+    manual("sqlite memory (manual clock)", clock)
+        .run(store)
+        .await
+        .assert_passed();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_file_full_durability_custom_table_no_readers_manual_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new();
+    let store = SqliteStore::builder()
+        .path(dir.path().join("kv.db"))
+        .table("other_table")
+        .durability(Durability::Full)
+        .readers(0)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    manual("sqlite file, FULL, no readers (manual clock)", clock)
+        .run(Arc::new(store))
+        .await
+        .assert_passed();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_file_system_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("kv.db")).unwrap();
+    Suite::new("sqlite file (system clock)")
+        .run(Arc::new(store))
+        .await
+        .assert_passed();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_memory_system_clock() {
+    let store = SqliteStore::memory().unwrap();
+    Suite::new("sqlite memory (system clock)")
+        .run(Arc::new(store))
+        .await
+        .assert_passed();
+}
