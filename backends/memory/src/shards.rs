@@ -18,6 +18,9 @@ use tokio::sync::Notify;
 
 use crate::table::{Node, Now, Shard, Table};
 
+/// Batches at least this long are read shard by shard.
+const GROUP_MIN: usize = 8;
+
 /// A shard on its own cache lines, so two cores locking neighbouring shards don't contend.
 #[repr(align(128))]
 struct Padded<T>(T);
@@ -155,13 +158,7 @@ impl Inner {
     ) -> Option<R> {
         let shard = &self.shards[loc.shard];
         if self.bound.is_none() {
-            let guard = shard.read();
-            let table = guard.table(loc.hc, loc.coll)?;
-            let node = table.node(table.find(loc.hk, loc.key)?)?;
-            if !now.is_live(node.expires_at) {
-                return None;
-            }
-            Some(f(node, now))
+            read_shared(&shard.read(), loc, now, f)
         } else {
             read_bounded(&mut shard.write(), loc, now, f)
         }
@@ -188,10 +185,34 @@ impl Inner {
                 let loc = self.route_in(coll, hc, key);
                 out.push(read_bounded(&mut guard, &loc, &mut now, &mut f));
             }
-        } else {
+        } else if keys.len() < GROUP_MIN || u32::try_from(keys.len()).is_err() {
             for key in keys {
                 let loc = self.route_in(coll, hc, key);
                 out.push(self.read(&loc, &mut now, &mut f));
+            }
+        } else {
+            // Visit the keys shard by shard: one shared lock per shard touched, not per key.
+            let locs: Vec<Loc<'_>> = keys.iter().map(|k| self.route_in(coll, hc, k)).collect();
+            let mut order: Vec<u64> = locs
+                .iter()
+                .enumerate()
+                .map(|(i, loc)| ((loc.shard as u64) << 32) | i as u64)
+                .collect();
+            order.sort_unstable();
+            out.resize_with(keys.len(), || None);
+            let mut run = order.as_slice();
+            while let Some(&first) = run.first() {
+                let shard = (first >> 32) as usize;
+                let len = run
+                    .iter()
+                    .take_while(|&&o| (o >> 32) as usize == shard)
+                    .count();
+                let guard = self.shards[shard].read();
+                for &o in &run[..len] {
+                    let i = (o & u64::from(u32::MAX)) as usize;
+                    out[i] = read_shared(&guard, &locs[i], &mut now, &mut f);
+                }
+                run = &run[len..];
             }
         }
         out
@@ -435,6 +456,22 @@ impl Drop for Inner {
         // The sweeper holds only a Weak: wake it so it notices and ends now, not a tick later.
         self.stop.notify_one();
     }
+}
+
+/// A read in an unbounded store (under the shared lock).
+#[inline]
+fn read_shared<R>(
+    shard: &Shard,
+    loc: &Loc<'_>,
+    now: &mut Now<'_>,
+    f: impl FnOnce(&Node, &mut Now<'_>) -> R,
+) -> Option<R> {
+    let table = shard.table(loc.hc, loc.coll)?;
+    let node = table.node(table.find(loc.hk, loc.key)?)?;
+    if !now.is_live(node.expires_at) {
+        return None;
+    }
+    Some(f(node, now))
 }
 
 /// A read in a bounded store (under the write lock): an expired node is removed, a live one

@@ -48,6 +48,38 @@ impl<'a> Now<'a> {
     }
 }
 
+/// String equality without a call into libc for short names (most keys and collections):
+/// two overlapping word compares; longer names go to `memcmp`.
+#[inline(always)]
+pub(crate) fn name_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if (8..=16).contains(&n) {
+        word8(a, 0) == word8(b, 0) && word8(a, n - 8) == word8(b, n - 8)
+    } else if (4..8).contains(&n) {
+        word4(a, 0) == word4(b, 0) && word4(a, n - 4) == word4(b, n - 4)
+    } else {
+        a == b
+    }
+}
+
+#[inline(always)]
+fn word8(s: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&s[at..at + 8]);
+    u64::from_ne_bytes(w)
+}
+
+#[inline(always)]
+fn word4(s: &[u8], at: usize) -> u32 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&s[at..at + 4]);
+    u32::from_ne_bytes(w)
+}
+
 /// One stored entry.
 pub(crate) struct Node {
     /// The key (the collection is the table's).
@@ -106,7 +138,9 @@ impl Table {
     pub(crate) fn find(&self, hash: u64, key: &str) -> Option<usize> {
         let nodes = &self.nodes;
         self.index
-            .find(hash, |&i| nodes.get(i).is_some_and(|n| *n.key == *key))
+            .find(hash, |&i| {
+                nodes.get(i).is_some_and(|n| name_eq(&n.key, key))
+            })
             .copied()
     }
 
@@ -309,26 +343,29 @@ impl Shard {
     /// The table of `name`, if this shard holds entries of it.
     #[inline]
     pub(crate) fn table(&self, name_hash: u64, name: &str) -> Option<&Table> {
-        self.tables.find(name_hash, |t| *t.name == *name)
+        self.tables.find(name_hash, |t| name_eq(&t.name, name))
     }
 
     /// The table of `name`, mutably.
     #[inline]
     pub(crate) fn table_mut(&mut self, name_hash: u64, name: &str) -> Option<&mut Table> {
-        self.tables.find_mut(name_hash, |t| *t.name == *name)
+        self.tables.find_mut(name_hash, |t| name_eq(&t.name, name))
     }
 
     /// The table of `name`, created empty if missing.
     pub(crate) fn table_or_insert(&mut self, name_hash: u64, name: &str, lru: bool) -> &mut Table {
         self.tables
-            .entry(name_hash, |t| *t.name == *name, |t| t.name_hash)
+            .entry(name_hash, |t| name_eq(&t.name, name), |t| t.name_hash)
             .or_insert_with(|| Table::new(Arc::from(name), name_hash, lru))
             .into_mut()
     }
 
     /// Drops the table of `name` if it holds no node any more.
     pub(crate) fn drop_if_empty(&mut self, name_hash: u64, name: &str) {
-        if let Ok(entry) = self.tables.find_entry(name_hash, |t| *t.name == *name) {
+        if let Ok(entry) = self
+            .tables
+            .find_entry(name_hash, |t| name_eq(&t.name, name))
+        {
             if entry.get().len() == 0 {
                 entry.remove();
             }
@@ -338,7 +375,7 @@ impl Shard {
     /// Removes the table of `name`.
     pub(crate) fn remove_table(&mut self, name_hash: u64, name: &str) -> Option<Table> {
         self.tables
-            .find_entry(name_hash, |t| *t.name == *name)
+            .find_entry(name_hash, |t| name_eq(&t.name, name))
             .ok()
             .map(|e| e.remove().0)
     }
@@ -389,6 +426,38 @@ mod tests {
                 i
             }
             None => t.insert(h(key), key, Bytes::from(key.to_string()), None),
+        }
+    }
+
+    #[test]
+    fn name_eq_matches_str_eq() {
+        let names = [
+            "",
+            "a",
+            "ab",
+            "abc",
+            "abcd",
+            "abce",
+            "bbcd",
+            "abcde",
+            "abcdefg",
+            "abcdefgh",
+            "abcdefgi",
+            "bbcdefgh",
+            "abcdefghijklmnop",
+            "abcdefghijklmnoq",
+            "abcdefghijklmnopq",
+            "abcdefghijklmnopr",
+            "é",
+            "éé",
+            "key-00001",
+            "key-00002",
+            "kez-00001",
+        ];
+        for a in names {
+            for b in names {
+                assert_eq!(name_eq(a, b), a == b, "{a:?} vs {b:?}");
+            }
         }
     }
 
