@@ -1,0 +1,266 @@
+//! The connection (standalone or cluster) and the mapping of redis errors to mcp-kv errors.
+
+use std::time::Duration;
+
+use mcp_kv_core::{Error, ErrorKind, Operation, Result};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::{Cmd, Pipeline, RedisError, RedisFuture, ServerErrorKind, Value};
+
+use crate::config::{RedisConfig, Topology};
+
+pub(crate) const BACKEND: &str = "redis";
+
+/// One handle on the server(s); cheap to clone (an `Arc` or a channel sender).
+#[derive(Clone)]
+pub(crate) enum Conn {
+    Standalone(ConnectionManager),
+    #[cfg(feature = "cluster")]
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl Conn {
+    /// Connects (the first connection is made now, so a wrong address fails here).
+    pub(crate) async fn connect(config: &RedisConfig) -> Result<Conn> {
+        let fut = async {
+            match config.topology {
+                Topology::Standalone => Self::standalone(config).await,
+                Topology::Cluster => Self::cluster(config).await,
+            }
+        };
+        // Initial connection: every retry of the reconnect policy plus one operation.
+        let deadline = config.connect_timeout * (config.reconnect_retries as u32 + 1)
+            + config.timeout
+            + Duration::from_millis(500);
+        match tokio::time::timeout(deadline, fut).await {
+            Ok(r) => r.map_err(|e| map_error(e).with_operation(Operation::Open)),
+            Err(_) => Err(
+                Error::new(ErrorKind::Timeout, "connecting to Redis timed out")
+                    .with_operation(Operation::Open)
+                    .with_backend(BACKEND),
+            ),
+        }
+    }
+
+    async fn standalone(config: &RedisConfig) -> redis::RedisResult<Conn> {
+        let info = config.nodes[0].clone();
+        let client = redis::Client::open(info)?;
+        let manager_config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(config.connect_timeout))
+            .set_response_timeout(Some(config.timeout))
+            .set_number_of_retries(config.reconnect_retries)
+            .set_min_delay(Duration::from_millis(20))
+            .set_max_delay(Duration::from_millis(200));
+        let manager = ConnectionManager::new_with_config(client, manager_config).await?;
+        Ok(Conn::Standalone(manager))
+    }
+
+    #[cfg(feature = "cluster")]
+    async fn cluster(config: &RedisConfig) -> redis::RedisResult<Conn> {
+        let client = redis::cluster::ClusterClientBuilder::new(config.nodes.clone())
+            .connection_timeout(config.connect_timeout)
+            .response_timeout(config.timeout)
+            .retries(u32::try_from(config.reconnect_retries.max(1)).unwrap_or(u32::MAX))
+            .min_retry_wait(20)
+            .max_retry_wait(200)
+            .build()?;
+        Ok(Conn::Cluster(client.get_async_connection().await?))
+    }
+
+    #[cfg(not(feature = "cluster"))]
+    async fn cluster(_config: &RedisConfig) -> redis::RedisResult<Conn> {
+        Err(RedisError::from((
+            redis::ErrorKind::InvalidClientConfig,
+            "built without the `cluster` feature",
+        )))
+    }
+
+    /// Runs `cmd` on the node that owns `slot` (standalone: the one server). For commands
+    /// without a key, such as `SCAN`.
+    pub(crate) async fn query_slot(&mut self, cmd: Cmd, slot: u16) -> redis::RedisResult<Value> {
+        match self {
+            Conn::Standalone(c) => cmd.query_async(c).await,
+            #[cfg(feature = "cluster")]
+            Conn::Cluster(c) => {
+                use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+                let _ = slot;
+                let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
+                    Route::new(slot, SlotAddr::Master),
+                ));
+                c.route_command(cmd, route).await
+            }
+        }
+    }
+
+    /// One slot owned by each master: `[0]` standalone, the first slot of each master's ranges
+    /// in a cluster (from `CLUSTER SLOTS`).
+    pub(crate) async fn master_slots(&mut self) -> redis::RedisResult<Vec<u16>> {
+        match self {
+            Conn::Standalone(_) => Ok(vec![0]),
+            #[cfg(feature = "cluster")]
+            Conn::Cluster(c) => {
+                use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+                let reply = c
+                    .route_command(
+                        redis::cmd("CLUSTER").arg("SLOTS").clone(),
+                        RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
+                    )
+                    .await?;
+                Ok(parse_cluster_slots(reply))
+            }
+        }
+    }
+}
+
+/// From a `CLUSTER SLOTS` reply, the first slot of each distinct master.
+#[cfg(feature = "cluster")]
+fn parse_cluster_slots(reply: Value) -> Vec<u16> {
+    let mut seen: Vec<(Vec<u8>, i64)> = Vec::new();
+    let mut slots = Vec::new();
+    let Value::Array(ranges) = reply else {
+        return slots;
+    };
+    for range in ranges {
+        let Value::Array(items) = range else { continue };
+        let (Some(Value::Int(start)), Some(Value::Array(master))) = (items.first(), items.get(2))
+        else {
+            continue;
+        };
+        let host = match master.first() {
+            Some(Value::BulkString(h)) => h.clone(),
+            Some(Value::SimpleString(h)) => h.clone().into_bytes(),
+            _ => continue,
+        };
+        let port = match master.get(1) {
+            Some(Value::Int(p)) => *p,
+            _ => continue,
+        };
+        if seen.iter().any(|(h, p)| *h == host && *p == port) {
+            continue;
+        }
+        seen.push((host, port));
+        if let Ok(slot) = u16::try_from(*start) {
+            slots.push(slot);
+        }
+    }
+    slots
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Standalone(c) => c.req_packed_command(cmd),
+            #[cfg(feature = "cluster")]
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Standalone(c) => c.req_packed_commands(pipeline, offset, count),
+            #[cfg(feature = "cluster")]
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Standalone(c) => c.get_db(),
+            #[cfg(feature = "cluster")]
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// Maps a redis error: connection failures are temporary `Unavailable`, timeouts temporary
+/// `Timeout`, a key of another type `Corrupted`, anything else a permanent `Backend` error.
+///
+/// The context is written here; the source (the driver's message, which names no key or value)
+/// is attached for diagnosis.
+pub(crate) fn map_error(e: RedisError) -> Error {
+    let (kind, temporary, context): (ErrorKind, bool, &'static str) = if e.is_timeout() {
+        (ErrorKind::Timeout, true, "Redis did not answer in time")
+    } else if e.is_connection_refusal() || e.is_connection_dropped() || e.is_io_error() {
+        (ErrorKind::Unavailable, true, "cannot reach Redis")
+    } else {
+        match e.kind() {
+            redis::ErrorKind::ClusterConnectionNotFound => (
+                ErrorKind::Unavailable,
+                true,
+                "no connection to the cluster node",
+            ),
+            redis::ErrorKind::Server(
+                ServerErrorKind::BusyLoading
+                | ServerErrorKind::TryAgain
+                | ServerErrorKind::ClusterDown
+                | ServerErrorKind::MasterDown
+                | ServerErrorKind::ReadOnly
+                | ServerErrorKind::Moved
+                | ServerErrorKind::Ask,
+            ) => (
+                ErrorKind::Unavailable,
+                true,
+                "Redis is not ready to serve the key",
+            ),
+            redis::ErrorKind::AuthenticationFailed => {
+                (ErrorKind::Config, false, "Redis rejected the credentials")
+            }
+            redis::ErrorKind::InvalidClientConfig => (
+                ErrorKind::Config,
+                false,
+                "invalid Redis client configuration",
+            ),
+            redis::ErrorKind::Server(ServerErrorKind::NoPerm) => (
+                ErrorKind::Config,
+                false,
+                "the Redis user lacks a permission",
+            ),
+            _ if e.code() == Some("WRONGTYPE") => (
+                ErrorKind::Corrupted,
+                false,
+                "the key holds a Redis type this store did not write",
+            ),
+            _ if e.code() == Some("OOM") => (ErrorKind::Backend, true, "Redis is out of memory"),
+            _ => (ErrorKind::Backend, false, "Redis returned an error"),
+        }
+    };
+    Error::new(kind, context)
+        .set_temporary(temporary)
+        .with_backend(BACKEND)
+        .with_source(e)
+}
+
+/// Whether `e` says the server does not know the command (e.g. `GETDEL` before Redis 6.2).
+pub(crate) fn is_unknown_command(e: &RedisError) -> bool {
+    e.kind() == redis::ErrorKind::Server(ServerErrorKind::ResponseError)
+        && e.detail().is_some_and(|d| d.contains("unknown command"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_are_temporary_unavailable() {
+        let e = RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        let m = map_error(e);
+        assert_eq!(m.kind(), ErrorKind::Unavailable);
+        assert!(m.is_temporary());
+        let e = RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut));
+        let m = map_error(e);
+        assert_eq!(m.kind(), ErrorKind::Timeout);
+        assert!(m.is_temporary());
+    }
+
+    #[test]
+    fn other_errors_are_permanent() {
+        let e = RedisError::from((redis::ErrorKind::Client, "x"));
+        let m = map_error(e);
+        assert_eq!(m.kind(), ErrorKind::Backend);
+        assert!(!m.is_temporary());
+    }
+}

@@ -1,0 +1,73 @@
+//! The shared conformance suite against a real standalone Redis and a real Redis Cluster
+//! (started by `scripts/redis.sh`; addresses from `MCP_KV_REDIS_URL` and
+//! `MCP_KV_REDIS_CLUSTER_URLS`).
+
+mod common;
+
+use std::sync::Arc;
+
+use mcp_kv_core::testkit::Suite;
+use mcp_kv_redis::{RedisConfig, RedisStore};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_standalone() {
+    let Some(url) = common::env_or_skip("MCP_KV_REDIS_URL", "conformance_standalone") else {
+        return;
+    };
+    let config = RedisConfig::builder()
+        .url(url)
+        .prefix(common::unique_prefix("conf"))
+        .build()
+        .unwrap();
+    let store = Arc::new(RedisStore::connect(config).await.unwrap());
+    Suite::new("redis (standalone)")
+        .run(store)
+        .await
+        .assert_passed();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_standalone_take_script() {
+    // The Lua fallback of `take` (servers older than 6.2) passes the same suite.
+    let Some(url) = common::env_or_skip("MCP_KV_REDIS_URL", "conformance_standalone_take_script")
+    else {
+        return;
+    };
+    let config = RedisConfig::builder()
+        .url(url)
+        .prefix(common::unique_prefix("conf-script"))
+        .take_with_script(true)
+        .build()
+        .unwrap();
+    let store = Arc::new(RedisStore::connect(config).await.unwrap());
+    Suite::new("redis (standalone, take via Lua)")
+        .race_rounds(50)
+        .run(store)
+        .await
+        .assert_passed();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_cluster() {
+    let Some(urls) = common::env_or_skip("MCP_KV_REDIS_CLUSTER_URLS", "conformance_cluster") else {
+        return;
+    };
+    if !cfg!(feature = "cluster") {
+        eprintln!(
+            "SKIPPED conformance_cluster: mcp-kv-redis built without the `cluster` feature \
+             (cargo test -p mcp-kv-redis --features cluster)"
+        );
+        return;
+    }
+    let config = RedisConfig::builder()
+        .cluster_nodes(urls.split(','))
+        .prefix(common::unique_prefix("conf-cluster"))
+        .build()
+        .unwrap();
+    let store = Arc::new(RedisStore::connect(config).await.unwrap());
+    assert!(store.is_cluster());
+    Suite::new("redis (cluster)")
+        .run(store)
+        .await
+        .assert_passed();
+}
