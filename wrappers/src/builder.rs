@@ -280,12 +280,10 @@ mod tests {
 
     #[test]
     fn invalid_layers_fail_at_build() {
-        let err = StoreBuilder::new(crate::test_support::TestStore::with_clock(
-            mcp_kv_core::system_clock(),
-        ))
-        .namespace("")
-        .build()
-        .unwrap_err();
+        let err = StoreBuilder::new(crate::test_support::with_clock(mcp_kv_core::system_clock()))
+            .namespace("")
+            .build()
+            .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config);
         let b = StoreBuilder::from_dyn(store())
             .tracing(TracingConfig::default())

@@ -49,9 +49,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use mcp_kv_core::{
-    rules, Capabilities, Cursor, Entry, Error, ErrorKind, KvStore, Operation, Page, Result,
-};
+use mcp_kv_core::{rules, Capabilities, Cursor, Entry, Error, KvStore, Operation, Page, Result};
 
 /// Header of a value stored as is.
 pub const RAW: u8 = 0x00;

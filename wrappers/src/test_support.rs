@@ -1,211 +1,36 @@
-//! Helpers of the unit tests: a small, complete in-memory store with an injectable clock, and
-//! a store that fails on demand.
+//! Helpers of the unit tests: the memory backend on a system or manual clock, and a store
+//! that fails on demand.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use mcp_kv_core::expiry;
 use mcp_kv_core::{
-    rules, Capabilities, Cursor, Entry, Error, ErrorKind, KvStore, ManualClock, Operation, Page,
-    Result, SharedClock,
+    Capabilities, Cursor, Entry, Error, ErrorKind, KvStore, ManualClock, Operation, Page, Result,
+    SharedClock,
 };
+use mcp_kv_memory::MemoryStore;
 use parking_lot::Mutex;
 
-type Map = BTreeMap<(String, String), (Bytes, Option<u64>)>;
+/// The store of the unit tests.
+pub(crate) type TestStore = MemoryStore;
 
-/// A complete, simple in-memory store (one mutex), for unit tests.
-#[derive(Debug)]
-pub(crate) struct TestStore {
-    map: Mutex<Map>,
-    clock: SharedClock,
-    max_value_bytes: usize,
+/// A memory store on `clock`.
+pub(crate) fn with_clock(clock: SharedClock) -> MemoryStore {
+    MemoryStore::builder().shared_clock(clock).build()
 }
 
-/// A fresh shared test store on the system clock.
+/// A fresh shared memory store on the system clock.
 pub(crate) fn store() -> Arc<TestStore> {
-    Arc::new(TestStore::with_clock(mcp_kv_core::system_clock()))
+    Arc::new(MemoryStore::new())
 }
 
-/// A fresh shared test store on a manual clock.
+/// A fresh shared memory store on a manual clock.
 pub(crate) fn manual_store() -> (Arc<TestStore>, ManualClock) {
     let clock = ManualClock::new();
-    (
-        Arc::new(TestStore::with_clock(Arc::new(clock.clone()))),
-        clock,
-    )
-}
-
-impl TestStore {
-    pub(crate) fn with_clock(clock: SharedClock) -> Self {
-        TestStore {
-            map: Mutex::new(Map::new()),
-            clock,
-            max_value_bytes: 1024 * 1024,
-        }
-    }
-
-    fn now(&self) -> u64 {
-        self.clock.now_millis()
-    }
-
-    fn live(&self, map: &Map, c: &str, k: &str) -> Option<(Bytes, Option<u64>)> {
-        let now = self.now();
-        map.get(&(c.to_string(), k.to_string()))
-            .filter(|(_, at)| expiry::is_live(*at, now))
-            .cloned()
-    }
-}
-
-#[async_trait]
-impl KvStore for TestStore {
-    fn capabilities(&self) -> Capabilities {
-        let mut caps = Capabilities::default().with_atomic(true);
-        caps.enumerate = true;
-        caps.max_value_bytes = self.max_value_bytes;
-        caps
-    }
-
-    async fn get_entry(&self, c: &str, k: &str) -> Result<Option<Entry>> {
-        rules::check_name(c, k)?;
-        let map = self.map.lock();
-        let now = self.now();
-        Ok(self.live(&map, c, k).map(|(value, at)| Entry {
-            value,
-            ttl: expiry::remaining(at, now),
-        }))
-    }
-
-    async fn put(&self, c: &str, k: &str, v: Bytes, ttl: Option<Duration>) -> Result<()> {
-        rules::check_put(&self.capabilities(), c, k, v.len(), ttl)?;
-        let at = expiry::expires_at(self.now(), ttl);
-        self.map.lock().insert((c.into(), k.into()), (v, at));
-        Ok(())
-    }
-
-    async fn delete(&self, c: &str, k: &str) -> Result<bool> {
-        rules::check_name(c, k)?;
-        let mut map = self.map.lock();
-        let was = self.live(&map, c, k).is_some();
-        map.remove(&(c.into(), k.into()));
-        Ok(was)
-    }
-
-    async fn put_if_absent(
-        &self,
-        c: &str,
-        k: &str,
-        v: Bytes,
-        ttl: Option<Duration>,
-    ) -> Result<bool> {
-        rules::check_put(&self.capabilities(), c, k, v.len(), ttl)?;
-        let mut map = self.map.lock();
-        if self.live(&map, c, k).is_some() {
-            return Ok(false);
-        }
-        let at = expiry::expires_at(self.now(), ttl);
-        map.insert((c.into(), k.into()), (v, at));
-        Ok(true)
-    }
-
-    async fn take(&self, c: &str, k: &str) -> Result<Option<Bytes>> {
-        rules::check_name(c, k)?;
-        let mut map = self.map.lock();
-        let live = self.live(&map, c, k);
-        map.remove(&(c.into(), k.into()));
-        Ok(live.map(|(v, _)| v))
-    }
-
-    async fn compare_and_swap(
-        &self,
-        c: &str,
-        k: &str,
-        current: Option<&[u8]>,
-        new: Option<Bytes>,
-        ttl: Option<Duration>,
-    ) -> Result<bool> {
-        rules::check_name(c, k)?;
-        rules::check_ttl(ttl)?;
-        if let Some(n) = &new {
-            rules::check_value(n.len(), self.max_value_bytes)?;
-        }
-        let mut map = self.map.lock();
-        let live = self.live(&map, c, k);
-        if live.as_ref().map(|(v, _)| v.as_ref()) != current {
-            return Ok(false);
-        }
-        match new {
-            Some(v) => {
-                let at = expiry::expires_at(self.now(), ttl);
-                map.insert((c.into(), k.into()), (v, at));
-            }
-            None => {
-                map.remove(&(c.into(), k.into()));
-            }
-        }
-        Ok(true)
-    }
-
-    async fn touch(&self, c: &str, k: &str, ttl: Option<Duration>) -> Result<bool> {
-        rules::check_name(c, k)?;
-        rules::check_ttl(ttl)?;
-        let mut map = self.map.lock();
-        let Some((v, _)) = self.live(&map, c, k) else {
-            return Ok(false);
-        };
-        let at = expiry::expires_at(self.now(), ttl);
-        map.insert((c.into(), k.into()), (v, at));
-        Ok(true)
-    }
-
-    async fn keys(&self, c: &str, cursor: Option<Cursor>, limit: usize) -> Result<Page> {
-        rules::check_collection(c)?;
-        rules::check_limit(limit)?;
-        let map = self.map.lock();
-        let now = self.now();
-        let after = cursor.map(Cursor::into_string);
-        let mut keys: Vec<String> = map
-            .iter()
-            .filter(|((cc, k), (_, at))| {
-                cc == c && expiry::is_live(*at, now) && after.as_ref().is_none_or(|a| k > a)
-            })
-            .map(|((_, k), _)| k.clone())
-            .take(limit + 1)
-            .collect();
-        let next = if keys.len() > limit {
-            keys.truncate(limit);
-            keys.last().cloned().map(Cursor::new)
-        } else {
-            None
-        };
-        Ok(Page { keys, next })
-    }
-
-    async fn collections(&self) -> Result<Vec<String>> {
-        let map = self.map.lock();
-        let mut out: Vec<String> = map.keys().map(|(c, _)| c.clone()).collect();
-        out.dedup();
-        Ok(out)
-    }
-
-    async fn clear(&self, c: &str) -> Result<u64> {
-        rules::check_collection(c)?;
-        let mut map = self.map.lock();
-        let before = map.len();
-        map.retain(|(cc, _), _| cc != c);
-        Ok((before - map.len()) as u64)
-    }
-
-    async fn cull(&self) -> Result<u64> {
-        let now = self.now();
-        let mut map = self.map.lock();
-        let before = map.len();
-        map.retain(|_, (_, at)| expiry::is_live(*at, now));
-        Ok((before - map.len()) as u64)
-    }
+    (Arc::new(with_clock(Arc::new(clock.clone()))), clock)
 }
 
 /// A store whose next `failures` calls fail with a temporary `Unavailable` error, then forward

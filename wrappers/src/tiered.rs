@@ -375,14 +375,14 @@ impl<L: KvStore, R: KvStore> KvStore for Tiered<L, R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{manual_store, store, TestStore};
+    use crate::test_support::{manual_store, store, with_clock, TestStore};
     use std::sync::Arc;
 
     fn tier(
         remote: Arc<TestStore>,
         clock: mcp_kv_core::ManualClock,
     ) -> (Tiered<Arc<TestStore>, Arc<TestStore>>, Arc<TestStore>) {
-        let local = Arc::new(TestStore::with_clock(Arc::new(clock.clone())));
+        let local = Arc::new(with_clock(Arc::new(clock.clone())));
         let config = TieredConfig::new()
             .local_ttl(Duration::from_secs(2))
             .clock(Arc::new(clock));
