@@ -117,7 +117,7 @@ mod tests {
         assert!(matches!(f.join::<String, ()>("k"), Role::Alone));
         leader.finish(&Ok(7));
         assert_eq!(f.len(), 0);
-        let got = rx.wait_for(Option::is_some).await.unwrap().clone();
+        let got = *rx.wait_for(Option::is_some).await.unwrap();
         assert_eq!(got, Some(Ok(7)));
     }
 
