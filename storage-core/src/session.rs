@@ -51,14 +51,14 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::collection::{decode_json, encode_json};
-use crate::{rules, KvStore, Result};
+use crate::{rules, system_clock, KvStore, Result, SharedClock};
 
 /// Collection holding one marker per live session.
 pub const SESSION_MARKERS: &str = "mcp-kv.sessions";
@@ -72,7 +72,8 @@ pub struct Session {
     id: String,
     collection: String,
     idle_ttl: Duration,
-    last_refresh: Arc<cell::Cell<Option<Instant>>>,
+    last_refresh: Arc<cell::Cell<Option<u64>>>,
+    clock: SharedClock,
 }
 
 /// A `Copy` value behind a std mutex, shared between clones of a handle (poisoning ignored:
@@ -120,7 +121,15 @@ impl Session {
             collection,
             idle_ttl,
             last_refresh: Arc::new(cell::Cell::new(None)),
+            clock: system_clock(),
         })
+    }
+
+    /// Times the refresh of the entries' TTLs with `clock` instead of the system clock — give
+    /// it the clock injected into the store, so a manual clock drives both.
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The session id.
@@ -204,15 +213,17 @@ impl Session {
                 .put(SESSION_MARKERS, &self.id, Bytes::new(), Some(self.idle_ttl))
                 .await?;
         }
+        let now = self.clock.now_millis();
+        let half_idle = crate::expiry::ttl_millis_ceil(self.idle_ttl / 2);
         let due = match self.last_refresh.get() {
             None => true,
-            Some(at) => at.elapsed() >= self.idle_ttl / 2,
+            Some(at) => now.saturating_sub(at) >= half_idle,
         };
         if alive && due && caps.touch && caps.enumerate {
             self.refresh_entries().await?;
         }
         if due {
-            self.last_refresh.set(Some(Instant::now()));
+            self.last_refresh.set(Some(now));
         }
         Ok(true)
     }

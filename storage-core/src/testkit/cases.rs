@@ -2082,8 +2082,8 @@ fn session_id(ctx: &Ctx) -> String {
 
 async fn session_scopes_and_ends(ctx: Ctx) -> R {
     let (id1, id2) = (session_id(&ctx), session_id(&ctx));
-    let s1 = crate::Session::new(ctx.store.clone(), &id1, Duration::from_secs(600))?;
-    let s2 = crate::Session::new(ctx.store.clone(), &id2, Duration::from_secs(600))?;
+    let s1 = ctx.session(&id1, Duration::from_secs(600))?;
+    let s2 = ctx.session(&id2, Duration::from_secs(600))?;
     s1.put("cursor", b("one")).await?;
     s2.put("cursor", b("two")).await?;
     ensure_eq!(s1.get("cursor").await?, Some(b("one")), "session 1");
@@ -2104,7 +2104,7 @@ async fn session_scopes_and_ends(ctx: Ctx) -> R {
 async fn session_expires_when_idle(ctx: Ctx) -> R {
     let id = session_id(&ctx);
     let idle = ctx.ttl();
-    let s = crate::Session::new(ctx.store.clone(), &id, idle)?;
+    let s = ctx.session(&id, idle)?;
     s.put("k", b("v")).await?;
     ctx.expire().await;
     ensure_eq!(s.get("k").await?, None, "session entry after idle expiry");
@@ -2115,7 +2115,7 @@ async fn session_expires_when_idle(ctx: Ctx) -> R {
 async fn session_access_refreshes_idle_ttl(ctx: Ctx) -> R {
     let id = session_id(&ctx);
     let idle = ctx.ttl() * 2;
-    let s = crate::Session::new(ctx.store.clone(), &id, idle)?;
+    let s = ctx.session(&id, idle)?;
     s.put("a", b("1")).await?;
     s.put("b", b("2")).await?;
     // Access every 0.6 × idle, three times: 1.8 × idle in all, longer than the idle TTL and

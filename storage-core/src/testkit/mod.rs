@@ -135,6 +135,15 @@ impl Ctx {
         name
     }
 
+    /// A session on the case's store, timed by the suite's clock.
+    pub(crate) fn session(&self, id: &str, idle: Duration) -> crate::Result<crate::Session> {
+        let s = crate::Session::new(self.store.clone(), id, idle)?;
+        Ok(match &self.clock {
+            Some(c) => s.with_clock(std::sync::Arc::new(c.clone())),
+            None => s,
+        })
+    }
+
     /// Whether time is a manual clock.
     pub(crate) fn manual(&self) -> bool {
         self.clock.is_some()
