@@ -22,6 +22,7 @@ scenarios!(make);
 async fn raw_storage_holds_no_plaintext_secrets() {
     let env = make("raw_scan").await.unwrap();
     common::raw_storage_holds_no_plaintext_secrets(&env).await;
+    env.cleanup().await;
 }
 
 #[tokio::test]

@@ -37,6 +37,8 @@ pub struct Env {
     pub keyring: Keyring,
     /// Whether the backend expires entries by the same manual clock.
     pub backend_uses_clock: bool,
+    /// Whatever must live as long as the env (a temporary directory).
+    pub guard: Option<Box<dyn std::any::Any + Send + Sync>>,
 }
 
 impl Env {
@@ -69,6 +71,7 @@ impl Env {
             prefix,
             keyring,
             backend_uses_clock,
+            guard: None,
         }
     }
 
@@ -165,6 +168,15 @@ impl Env {
         let page = self.raw.keys(&collection, None, 10).await.expect("keys");
         assert_eq!(page.keys.len(), 1, "{collection} should hold one record");
         (collection, page.keys[0].clone())
+    }
+
+    /// Removes everything this test wrote (its collections all start with its prefix).
+    pub async fn cleanup(&self) {
+        for collection in self.raw.collections().await.expect("collections") {
+            if collection.starts_with(&self.prefix) {
+                self.raw.clear(&collection).await.expect("clear");
+            }
+        }
     }
 
     /// Advances the clock by `by`.
@@ -1224,6 +1236,7 @@ macro_rules! scenarios {
                 return;
             };
             common::code_replay_32_concurrent_redemptions_exactly_one_wins(&env, 100).await;
+            env.cleanup().await;
         }
     };
 }
@@ -1238,6 +1251,7 @@ macro_rules! scenario {
                 return;
             };
             common::$name(&env).await;
+            env.cleanup().await;
         }
     };
 }
