@@ -1,0 +1,128 @@
+//! Mapping SDK errors onto [`mcp_kv_core::Error`].
+//!
+//! Throttling, 5xx, timeouts and connection failures are temporary ([`ErrorKind::Unavailable`]
+//! / [`ErrorKind::Timeout`]); validation errors are permanent ([`ErrorKind::Backend`]); a
+//! missing table or refused credentials are [`ErrorKind::Config`]. Service messages are not
+//! copied into the error (they may echo request data): only the error code and HTTP status.
+
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use mcp_kv_core::{Error, ErrorKind, Operation};
+
+use crate::BACKEND;
+
+/// The service error code of a failed call, if the service answered.
+pub(crate) fn code<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> Option<&str> {
+    err.as_service_error().and_then(|e| e.code())
+}
+
+/// Whether a call failed its condition expression.
+pub(crate) fn is_condition_failed<E: ProvideErrorMetadata>(
+    err: &SdkError<E, HttpResponse>,
+) -> bool {
+    code(err) == Some("ConditionalCheckFailedException")
+}
+
+/// Converts an SDK error of `operation`.
+pub(crate) fn sdk_err<E>(operation: Operation, err: SdkError<E, HttpResponse>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let error = match &err {
+        SdkError::TimeoutError(_) => {
+            Error::new(ErrorKind::Timeout, "DynamoDB request timed out").with_source(err)
+        }
+        SdkError::DispatchFailure(d) if d.is_timeout() => {
+            Error::new(ErrorKind::Timeout, "DynamoDB connection timed out").with_source(err)
+        }
+        SdkError::DispatchFailure(_) => {
+            Error::new(ErrorKind::Unavailable, "cannot reach DynamoDB").with_source(err)
+        }
+        SdkError::ResponseError(r) => {
+            let status = r.raw().status().as_u16();
+            let kind = if status >= 500 {
+                ErrorKind::Unavailable
+            } else {
+                ErrorKind::Backend
+            };
+            Error::new(
+                kind,
+                format!("unreadable DynamoDB response (HTTP {status})"),
+            )
+            .set_temporary(status >= 500 || status == 429)
+        }
+        SdkError::ServiceError(s) => {
+            let status = s.raw().status().as_u16();
+            classify(code(&err).unwrap_or("unknown"), status)
+        }
+        SdkError::ConstructionFailure(_) => {
+            Error::new(ErrorKind::Backend, "DynamoDB request could not be built").with_source(err)
+        }
+        _ => Error::new(ErrorKind::Backend, "DynamoDB call failed"),
+    };
+    error.with_operation(operation).with_backend(BACKEND)
+}
+
+/// The kind and temporary flag of a service error code.
+fn classify(code: &str, status: u16) -> Error {
+    let (kind, temporary) = match code {
+        "ProvisionedThroughputExceededException"
+        | "ThrottlingException"
+        | "RequestLimitExceeded"
+        | "LimitExceededException"
+        | "InternalServerError"
+        | "ServiceUnavailable"
+        | "ServiceUnavailableException" => (ErrorKind::Unavailable, true),
+        "TransactionConflictException" | "TransactionInProgressException" => {
+            (ErrorKind::Conflict, true)
+        }
+        "ResourceNotFoundException"
+        | "AccessDeniedException"
+        | "UnrecognizedClientException"
+        | "InvalidSignatureException"
+        | "MissingAuthenticationTokenException"
+        | "ExpiredTokenException"
+        | "IncompleteSignatureException" => (ErrorKind::Config, false),
+        _ if status >= 500 => (ErrorKind::Unavailable, true),
+        _ => (ErrorKind::Backend, false),
+    };
+    let context = if code == "ResourceNotFoundException" {
+        "DynamoDB table not found (ResourceNotFoundException)".to_string()
+    } else {
+        format!("DynamoDB error {code} (HTTP {status})")
+    };
+    Error::new(kind, context).set_temporary(temporary)
+}
+
+/// A request that the SDK's builders refused (a bug of ours, not of the caller).
+pub(crate) fn build_err(operation: Operation, err: aws_sdk_dynamodb::error::BuildError) -> Error {
+    Error::new(ErrorKind::Backend, "DynamoDB request could not be built")
+        .with_source(err)
+        .with_operation(operation)
+        .with_backend(BACKEND)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification() {
+        let e = classify("ProvisionedThroughputExceededException", 400);
+        assert_eq!(e.kind(), ErrorKind::Unavailable);
+        assert!(e.is_temporary());
+        let e = classify("ValidationException", 400);
+        assert_eq!(e.kind(), ErrorKind::Backend);
+        assert!(!e.is_temporary());
+        let e = classify("Whatever", 503);
+        assert!(e.is_temporary());
+        assert_eq!(
+            classify("ResourceNotFoundException", 400).kind(),
+            ErrorKind::Config
+        );
+        assert_eq!(
+            classify("TransactionConflictException", 400).kind(),
+            ErrorKind::Conflict
+        );
+    }
+}
