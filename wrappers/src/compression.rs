@@ -323,6 +323,7 @@ impl<S: KvStore> KvStore for Compression<S> {
 mod tests {
     use super::*;
     use crate::test_support::store;
+    use mcp_kv_core::ErrorKind;
 
     #[test]
     fn frames_round_trip() {

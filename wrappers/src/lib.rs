@@ -88,6 +88,7 @@
 #![forbid(unsafe_code)]
 
 pub mod builder;
+#[cfg(any(feature = "encryption", feature = "compression"))]
 mod cas;
 #[cfg(feature = "compression")]
 pub mod compression;

@@ -63,7 +63,7 @@ impl RouterBuilder {
 
     /// The router.
     pub fn build(mut self) -> Router {
-        self.prefixes.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        self.prefixes.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
         Router {
             stores: self.stores,
             exact: self.exact,

@@ -1,6 +1,8 @@
 //! Behaviour across wrappers: encryption binding, rotation with concurrent writers, namespace
 //! and encryption together, retry and atomic operations.
 
+#![cfg(all(feature = "encryption", feature = "compression"))]
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -1,6 +1,8 @@
 //! Every wrapper alone over the memory backend, and the realistic stack, pass the whole
 //! conformance suite (manual clock).
 
+#![cfg(all(feature = "encryption", feature = "compression"))]
+
 use std::sync::Arc;
 use std::time::Duration;
 

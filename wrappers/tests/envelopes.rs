@@ -1,6 +1,8 @@
 //! Property tests of the envelope decoders: arbitrary bytes give an error (or, for frames that
 //! happen to be valid, a value), never a panic; real envelopes round-trip.
 
+#![cfg(all(feature = "encryption", feature = "compression"))]
+
 use mcp_kv_core::{Bytes, ErrorKind};
 use mcp_kv_wrappers::compression;
 use mcp_kv_wrappers::encryption::{self, EncryptionKey, Keyring, FORMAT_V1, OVERHEAD};

@@ -3,6 +3,8 @@
 //! undecryptable values returned as they are), this crate fails closed, and the translated
 //! test asserts the error instead — noted on each such test.
 
+#![cfg(all(feature = "encryption", feature = "compression"))]
+
 use std::sync::Arc;
 use std::time::Duration;
 
