@@ -19,12 +19,6 @@ fn memory(clock: &ManualClock) -> Arc<MemoryStore> {
 
 async fn run(name: &str, clock: ManualClock, store: DynStore) {
     Suite::new(name)
-        // As in the memory backend's own run: `Session` times its refreshes with `Instant`
-        // (real time), not the injected clock. The real-time stack run below covers the case.
-        .skip(
-            "session_access_refreshes_idle_ttl",
-            "Session times refreshes with Instant, not the manual clock (storage-core)",
-        )
         .manual_clock(clock)
         .run(store)
         .await
@@ -149,4 +143,29 @@ async fn realistic_stack_over_memory_real_time() {
         .run(store)
         .await
         .assert_passed();
+}
+
+/// namespace → compression → encryption → statistics → SQLite (file, manual clock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn realistic_stack_over_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new();
+    let sqlite = Arc::new(
+        mcp_kv_sqlite::SqliteStore::builder()
+            .path(dir.path().join("kv.db"))
+            .clock(clock.clone())
+            .build()
+            .unwrap(),
+    );
+    let builder = StoreBuilder::from_dyn(sqlite.clone())
+        .namespace("tenant")
+        .compress(CompressionConfig::new().threshold(64))
+        .encrypt(Keyring::new(EncryptionKey::generate(1)))
+        .statistics();
+    let stats = builder.stats().unwrap();
+    let store = builder.build().unwrap();
+    run("stack over sqlite", clock, store.clone()).await;
+    assert!(stats.snapshot().total().calls > 1000);
+    store.close().await.unwrap();
+    assert!(sqlite.get("tenant:x", "k").await.is_err(), "close reached the backend");
 }
