@@ -133,13 +133,15 @@ impl Sql {
             delete: format!(
                 "DELETE FROM {t} WHERE collection = ?1 AND key = ?2 RETURNING expires_at"
             ),
-            // Wins when no row exists, or the row is expired (NULL never is: NULL < x is NULL).
+            // Wins when no row exists, or the row is a well-formed expired one (NULL never
+            // is: NULL < x is NULL). A malformed row is left for the store to report.
             put_if_absent: format!(
                 "INSERT INTO {t} (collection, key, value, expires_at) \
                  VALUES (:collection, :key, :value, :expires_at) \
                  ON CONFLICT (collection, key) DO UPDATE \
                  SET value = excluded.value, expires_at = excluded.expires_at \
-                 WHERE typeof({t}.expires_at) = 'integer' AND {t}.expires_at < :now"
+                 WHERE typeof({t}.value) = 'blob' AND typeof({t}.expires_at) = 'integer' \
+                 AND {t}.expires_at >= 0 AND {t}.expires_at < :now"
             ),
             take: format!(
                 "DELETE FROM {t} WHERE collection = :collection AND key = :key AND {LIVE} \

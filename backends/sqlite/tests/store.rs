@@ -1,0 +1,318 @@
+//! SQLite-specific behaviour: names with NUL, persistence, close, schema versions, the sweeper,
+//! the injected clock, and the query plans the layout promises.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use mcp_kv_core::{ErrorKind, KvStore, ManualClock};
+use mcp_kv_sqlite::{SqliteStore, DEFAULT_TABLE, SCHEMA_VERSION};
+
+fn b(s: &str) -> Bytes {
+    Bytes::copy_from_slice(s.as_bytes())
+}
+
+#[tokio::test]
+async fn names_with_nul_are_distinct_and_ordered_by_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    for store in [
+        SqliteStore::memory().unwrap(),
+        SqliteStore::open(dir.path().join("kv.db")).unwrap(),
+    ] {
+        let keys = ["a", "a\0", "a\0b", "a\0c", "a\u{1}", "\0", "é\0ü"];
+        for (i, k) in keys.iter().enumerate() {
+            store.put("c\0x", k, b(&i.to_string()), None).await.unwrap();
+        }
+        store
+            .put("c", "a", b("other collection"), None)
+            .await
+            .unwrap();
+        store
+            .put("c\0", "a", b("third collection"), None)
+            .await
+            .unwrap();
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(
+                store.get("c\0x", k).await.unwrap(),
+                Some(b(&i.to_string())),
+                "{k:?}"
+            );
+        }
+        assert_eq!(
+            store.get("c", "a").await.unwrap(),
+            Some(b("other collection"))
+        );
+        assert_eq!(
+            store.get("c\0", "a").await.unwrap(),
+            Some(b("third collection"))
+        );
+        let mut expected: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        expected.sort_by(|x, y| x.as_bytes().cmp(y.as_bytes()));
+        // Page through two keys at a time: byte order, cursors over NUL-bearing keys.
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = store.keys("c\0x", cursor, 2).await.unwrap();
+            seen.extend(page.keys);
+            match page.next {
+                Some(n) => cursor = Some(n),
+                None => break,
+            }
+        }
+        assert_eq!(seen, expected);
+        let mut collections = store.collections().await.unwrap();
+        collections.sort();
+        assert_eq!(collections, vec!["c", "c\0", "c\0x"]);
+        assert!(store.take("c\0x", "a\0b").await.unwrap().is_some());
+        assert_eq!(store.get("c\0x", "a\0c").await.unwrap(), Some(b("3")));
+        store.close().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn data_survives_reopen_and_close_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kv.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let entries: Vec<(String, Bytes)> = (0..500)
+        .map(|i| (format!("k{i}"), b(&format!("v{i}"))))
+        .collect();
+    store.put_many("c", entries, None).await.unwrap();
+    store
+        .put("c", "ttl", b("t"), Some(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    let wal = dir.path().join("kv.db-wal");
+    assert!(
+        std::fs::metadata(&wal).unwrap().len() > 0,
+        "writes go to the WAL first"
+    );
+    store.close().await.unwrap();
+    // The checkpoint moved everything into the main file and truncated the WAL.
+    assert_eq!(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0), 0);
+
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.get("c", "k499").await.unwrap(), Some(b("v499")));
+    let entry = store.get_entry("c", "ttl").await.unwrap().unwrap();
+    assert!(entry.ttl.unwrap() <= Duration::from_secs(3600));
+    assert!(entry.ttl.unwrap() > Duration::from_secs(3500));
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn close_is_idempotent_and_later_operations_are_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    for store in [
+        SqliteStore::memory().unwrap(),
+        SqliteStore::open(dir.path().join("kv.db")).unwrap(),
+    ] {
+        store.put("c", "k", b("v"), None).await.unwrap();
+        let clone = store.clone();
+        store.close().await.unwrap();
+        store.close().await.unwrap();
+        clone.close().await.unwrap();
+        let e = clone.get("c", "k").await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unavailable);
+        assert!(!e.is_temporary(), "a closed store does not come back");
+        assert_eq!(
+            store.put("c", "k", b("v"), None).await.unwrap_err().kind(),
+            ErrorKind::Unavailable
+        );
+        assert_eq!(
+            store.keys("c", None, 10).await.unwrap_err().kind(),
+            ErrorKind::Unavailable
+        );
+        assert_eq!(
+            store.cull().await.unwrap_err().kind(),
+            ErrorKind::Unavailable
+        );
+    }
+}
+
+#[tokio::test]
+async fn expiry_reads_the_injected_clock_only() {
+    // A clock far from the system's: SQLite's own time would disagree with it everywhere.
+    let clock = ManualClock::starting_at(1_000_000);
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::builder()
+        .path(dir.path().join("kv.db"))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    store
+        .put("c", "k", b("v"), Some(Duration::from_millis(1500)))
+        .await
+        .unwrap();
+    store.put("c", "forever", b("v"), None).await.unwrap();
+    clock.advance(Duration::from_millis(1500));
+    assert_eq!(
+        store.get("c", "k").await.unwrap(),
+        Some(b("v")),
+        "live while now <= expires_at"
+    );
+    assert_eq!(
+        store.get_entry("c", "k").await.unwrap().unwrap().ttl,
+        Some(Duration::from_millis(1)),
+    );
+    assert_eq!(store.cull().await.unwrap(), 0);
+    clock.advance(Duration::from_millis(1));
+    assert_eq!(store.get("c", "k").await.unwrap(), None);
+    assert_eq!(store.cull().await.unwrap(), 1);
+    assert_eq!(store.cull().await.unwrap(), 0);
+    assert_eq!(store.get("c", "forever").await.unwrap(), Some(b("v")));
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn sweeper_removes_expired_rows_and_stops_on_close() {
+    let clock = ManualClock::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kv.db");
+    let store = SqliteStore::builder()
+        .path(&path)
+        .clock(clock.clone())
+        .sweep_interval(Duration::from_millis(20))
+        .build()
+        .unwrap();
+    let entries = (0..50).map(|i| (format!("k{i}"), b("v"))).collect();
+    store
+        .put_many("c", entries, Some(Duration::from_secs(1)))
+        .await
+        .unwrap();
+    store.put("c", "stays", b("v"), None).await.unwrap();
+    clock.advance(Duration::from_secs(2));
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let count = || -> i64 {
+        raw.query_row(&format!("SELECT count(*) FROM {DEFAULT_TABLE}"), [], |r| {
+            r.get(0)
+        })
+        .unwrap()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while count() > 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sweeper did not run"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    store.close().await.unwrap();
+    // After close the sweeper is gone: expired rows written behind its back stay.
+    raw.execute(
+        &format!("INSERT INTO {DEFAULT_TABLE} VALUES ('c', 'late', X'00', 1)"),
+        [],
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(count(), 2);
+}
+
+#[tokio::test]
+async fn tables_are_separate_and_versioned() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kv.db");
+    let a = SqliteStore::builder()
+        .path(&path)
+        .table("first")
+        .build()
+        .unwrap();
+    let b2 = SqliteStore::builder()
+        .path(&path)
+        .table("second")
+        .build()
+        .unwrap();
+    a.put("c", "k", b("a"), None).await.unwrap();
+    b2.put("c", "k", b("b"), None).await.unwrap();
+    assert_eq!(a.get("c", "k").await.unwrap(), Some(b("a")));
+    assert_eq!(b2.get("c", "k").await.unwrap(), Some(b("b")));
+    a.close().await.unwrap();
+    b2.close().await.unwrap();
+
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let versions: Vec<(String, i64)> = raw
+        .prepare("SELECT name, version FROM mcp_kv_schema ORDER BY name")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        versions,
+        vec![
+            ("first".into(), SCHEMA_VERSION),
+            ("second".into(), SCHEMA_VERSION)
+        ]
+    );
+    let without_rowid: String = raw
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'first'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(without_rowid.contains("WITHOUT ROWID"), "{without_rowid}");
+
+    // A file written by a newer version is refused, not misread.
+    raw.execute(
+        "UPDATE mcp_kv_schema SET version = ?1 WHERE name = 'first'",
+        [SCHEMA_VERSION + 1],
+    )
+    .unwrap();
+    let e = SqliteStore::builder()
+        .path(&path)
+        .table("first")
+        .build()
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    // A table of that name that we did not create is refused too.
+    raw.execute_batch("CREATE TABLE foreign_t (x INTEGER)")
+        .unwrap();
+    let e = SqliteStore::builder()
+        .path(&path)
+        .table("foreign_t")
+        .build()
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+    // And an invalid table name never reaches SQL.
+    let e = SqliteStore::builder()
+        .path(&path)
+        .table("x; DROP TABLE first")
+        .build()
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Config);
+}
+
+#[tokio::test]
+async fn statements_use_the_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kv.db");
+    let store = SqliteStore::open(&path).unwrap();
+    store
+        .put("c", "k", b("v"), Some(Duration::from_secs(5)))
+        .await
+        .unwrap();
+    store.close().await.unwrap();
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let plan = |sql: &str| -> String {
+        raw.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let t = DEFAULT_TABLE;
+    let cull = plan(&format!("DELETE FROM {t} WHERE expires_at < 5"));
+    assert!(cull.contains(&format!("{t}_expires_at")), "cull: {cull}");
+    let get = plan(&format!(
+        "SELECT value FROM {t} WHERE collection = 'c' AND key = 'k'"
+    ));
+    assert!(get.contains("PRIMARY KEY"), "get: {get}");
+    let keys = plan(&format!(
+        "SELECT key FROM {t} WHERE collection = 'c' AND key > 'a' ORDER BY key LIMIT 3"
+    ));
+    assert!(
+        keys.contains("PRIMARY KEY") && !keys.contains("TEMP B-TREE"),
+        "keys: {keys}"
+    );
+}
