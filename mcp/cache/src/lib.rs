@@ -95,6 +95,8 @@ mod cache;
 pub mod config;
 mod flight;
 mod key;
+#[cfg(feature = "rmcp")]
+pub mod rmcp;
 mod stats;
 mod value;
 
