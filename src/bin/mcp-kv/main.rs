@@ -1,0 +1,262 @@
+//! `mcp-kv`: inspect, migrate, re-key and benchmark any mcp-kv store from the command line.
+//!
+//! ```text
+//! mcp-kv --url sqlite://state.db put sessions s1 '{"page":2}' --ttl 30m
+//! mcp-kv --url sqlite://state.db get sessions s1
+//! mcp-kv migrate --from sqlite://state.db --to redis://127.0.0.1:6379
+//! mcp-kv bench --url memory://
+//! ```
+//!
+//! URLs may come from the environment (`MCP_KV_URL`, `MCP_KV_FROM`, `MCP_KV_TO`) so that
+//! passwords stay out of shell history; they are never printed. Errors are one line on stderr
+//! and a non-zero exit status.
+
+mod bench;
+mod migrate;
+mod rekey;
+
+use std::io::{Read, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use mcp_kv::{Bytes, DynStore, Error, KvStore};
+
+/// Inspect, migrate, re-key and benchmark mcp-kv stores.
+#[derive(Debug, Parser)]
+#[command(name = "mcp-kv", version, about)]
+struct Cli {
+    /// The store's URL (memory://, sqlite://path, sled://path, redis://…, redis+cluster://…,
+    /// dynamodb://table?…). Read from MCP_KV_URL when not given.
+    #[arg(long, env = "MCP_KV_URL", hide_env_values = true, global = true)]
+    url: Option<String>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Prints the value of a key (raw bytes to stdout).
+    Get { collection: String, key: String },
+    /// Stores a value (`-` reads it from stdin).
+    Put {
+        collection: String,
+        key: String,
+        value: String,
+        /// Time to live: 1500ms, 30s, 5m, 2h, 7d, or plain seconds.
+        #[arg(long, value_parser = parse_ttl)]
+        ttl: Option<Duration>,
+    },
+    /// Deletes a key.
+    Delete { collection: String, key: String },
+    /// Lists the keys of a collection.
+    Keys {
+        collection: String,
+        /// Stop after this many keys.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Lists the collections.
+    Collections,
+    /// Prints the remaining TTL of a key.
+    Ttl { collection: String, key: String },
+    /// Prints the store's capabilities and the live keys per collection.
+    Stats,
+    /// Copies every live entry, with its remaining TTL, from one store to another.
+    Migrate(migrate::Args),
+    /// Re-encrypts every entry under a new key (the encryption wrapper's rekey).
+    Rekey(rekey::Args),
+    /// Runs the standard workload against a store and prints a table.
+    Bench(bench::Args),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A CLI failure: one line.
+type CliResult<T = ()> = Result<T, String>;
+
+fn store_err(e: Error) -> String {
+    e.to_string()
+}
+
+async fn open_url(url: Option<&str>, what: &str) -> CliResult<DynStore> {
+    let url = url.ok_or_else(|| format!("no {what} URL: pass --url or set MCP_KV_URL"))?;
+    mcp_kv::open(url).await.map_err(store_err)
+}
+
+async fn run(cli: Cli) -> CliResult {
+    let url = cli.url.as_deref();
+    match cli.command {
+        Command::Get { collection, key } => {
+            let store = open_url(url, "store").await?;
+            let value = store.get(&collection, &key).await.map_err(store_err)?;
+            store.close().await.map_err(store_err)?;
+            let value = value.ok_or_else(|| "no such key (absent or expired)".to_string())?;
+            let mut out = std::io::stdout().lock();
+            out.write_all(&value).map_err(|e| e.to_string())?;
+            if std::io::IsTerminal::is_terminal(&out) {
+                writeln!(out).map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        }
+        Command::Put {
+            collection,
+            key,
+            value,
+            ttl,
+        } => {
+            let bytes = if value == "-" {
+                let mut buf = Vec::new();
+                std::io::stdin()
+                    .read_to_end(&mut buf)
+                    .map_err(|e| format!("reading stdin: {e}"))?;
+                Bytes::from(buf)
+            } else {
+                Bytes::from(value.into_bytes())
+            };
+            let store = open_url(url, "store").await?;
+            store
+                .put(&collection, &key, bytes, ttl)
+                .await
+                .map_err(store_err)?;
+            store.close().await.map_err(store_err)
+        }
+        Command::Delete { collection, key } => {
+            let store = open_url(url, "store").await?;
+            let removed = store.delete(&collection, &key).await.map_err(store_err)?;
+            store.close().await.map_err(store_err)?;
+            println!("{}", if removed { "deleted" } else { "not found" });
+            Ok(())
+        }
+        Command::Keys { collection, limit } => {
+            let store = open_url(url, "store").await?;
+            let mut cursor = None;
+            let mut printed = 0usize;
+            let mut out = std::io::stdout().lock();
+            'pages: loop {
+                let page = store
+                    .keys(&collection, cursor, 1000)
+                    .await
+                    .map_err(store_err)?;
+                for k in page.keys {
+                    if limit.is_some_and(|l| printed >= l) {
+                        break 'pages;
+                    }
+                    writeln!(out, "{k}").map_err(|e| e.to_string())?;
+                    printed += 1;
+                }
+                match page.next {
+                    Some(n) => cursor = Some(n),
+                    None => break,
+                }
+            }
+            store.close().await.map_err(store_err)
+        }
+        Command::Collections => {
+            let store = open_url(url, "store").await?;
+            let mut cols = store.collections().await.map_err(store_err)?;
+            cols.sort();
+            for c in cols {
+                println!("{c}");
+            }
+            store.close().await.map_err(store_err)
+        }
+        Command::Ttl { collection, key } => {
+            let store = open_url(url, "store").await?;
+            let entry = store
+                .get_entry(&collection, &key)
+                .await
+                .map_err(store_err)?;
+            store.close().await.map_err(store_err)?;
+            match entry {
+                None => Err("no such key (absent or expired)".to_string()),
+                Some(e) => {
+                    match e.ttl {
+                        None => println!("no expiry"),
+                        Some(t) => println!("{}", format_duration(t)),
+                    }
+                    Ok(())
+                }
+            }
+        }
+        Command::Stats => {
+            let store = open_url(url, "store").await?;
+            let caps = store.capabilities();
+            println!("{caps:#?}");
+            let mut cols = store.collections().await.map_err(store_err)?;
+            cols.sort();
+            println!("{:<40} {:>12}", "collection", "live keys");
+            for c in cols {
+                let n = migrate::count_keys(store.as_ref(), &c)
+                    .await
+                    .map_err(store_err)?;
+                println!("{c:<40} {n:>12}");
+            }
+            store.close().await.map_err(store_err)
+        }
+        Command::Migrate(args) => migrate::run(args).await,
+        Command::Rekey(args) => rekey::run(url, args).await,
+        Command::Bench(args) => bench::run(url, args).await,
+    }
+}
+
+/// Parses `1500ms`, `30s`, `5m`, `2h`, `7d` or plain (fractional) seconds.
+fn parse_ttl(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (e.g. 1500ms, 30s, 5m, 2h, 7d)"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        "d" => n * 86400.0,
+        other => return Err(format!("unknown duration unit `{other}` (ms, s, m, h, d)")),
+    };
+    let d = Duration::try_from_secs_f64(secs).map_err(|_| format!("`{s}` is out of range"))?;
+    mcp_kv::rules::check_ttl(Some(d)).map_err(|e| e.to_string())?;
+    Ok(d)
+}
+
+fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 10_000 {
+        format!("{ms}ms")
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttls_parse() {
+        assert_eq!(parse_ttl("1500ms"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_ttl("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_ttl("2.5"), Ok(Duration::from_millis(2500)));
+        assert_eq!(parse_ttl("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_ttl("7d"), Ok(Duration::from_secs(7 * 86400)));
+        assert!(parse_ttl("0s").is_err());
+        assert!(parse_ttl("soon").is_err());
+        assert!(parse_ttl("5 weeks").is_err());
+        assert!(parse_ttl("200y").is_err());
+    }
+}

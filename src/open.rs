@@ -1,0 +1,255 @@
+//! `open(url)`: a store from a URL, for every backend compiled in.
+
+use std::sync::Arc;
+
+use mcp_kv_core::{DynStore, Error, ErrorKind, Operation, Result};
+
+/// Opens the store a URL names, as a shared `Arc<dyn KvStore>`.
+///
+/// | URL | backend | feature |
+/// |---|---|---|
+/// | `memory://` (`?max_entries_per_collection=N`) | in-memory | `memory` |
+/// | `sqlite://relative/path.db`, `sqlite:///absolute/path.db`, `sqlite://:memory:` (`?durability=normal\|full`) | SQLite | `sqlite` |
+/// | `sled://path` (`?durability=periodic\|flush`) | sled | `sled` |
+/// | `redis://[user:pass@]host:port[/db]`, `rediss://…` | Redis | `redis` |
+/// | `redis+cluster://[user:pass@]h1:p1,h2:p2,…` | Redis Cluster | `redis-cluster` |
+/// | `dynamodb://table?region=…&endpoint=…` | DynamoDB | `dynamodb` |
+///
+/// An unknown scheme, a malformed URL or a scheme whose feature is not compiled in is an
+/// [`ErrorKind::Config`] error; the message names the feature to enable. Messages never echo
+/// the URL (it may carry a password).
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let store = mcp_kv::open("memory://?max_entries_per_collection=1000").await?;
+/// assert_eq!(store.capabilities().max_entries_per_collection, Some(1000));
+///
+/// let err = mcp_kv::open("postgres://localhost/db").await.unwrap_err();
+/// assert_eq!(err.kind(), mcp_kv::ErrorKind::Config);
+/// # Ok::<(), mcp_kv::Error>(())
+/// # }).unwrap();
+/// ```
+pub async fn open(url: &str) -> Result<DynStore> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| config("the URL has no scheme (expected e.g. memory://, sqlite://path)"))?;
+    let (location, query) = match rest.split_once('?') {
+        Some((l, q)) => (l, q),
+        None => (rest, ""),
+    };
+    let store: DynStore = match scheme {
+        "memory" => open_memory(location, query)?,
+        "sqlite" => open_sqlite(location, query)?,
+        "sled" => open_sled(location, query)?,
+        "redis" | "rediss" => open_redis(url).await?,
+        "redis+cluster" | "rediss+cluster" => open_redis_cluster(scheme, rest).await?,
+        "dynamodb" => open_dynamodb(url).await?,
+        other => {
+            return Err(config(format!(
+                "unknown scheme `{other}`; known: memory, sqlite, sled, redis, rediss, \
+                 redis+cluster, dynamodb"
+            )))
+        }
+    };
+    Ok(store)
+}
+
+fn config(msg: impl Into<std::borrow::Cow<'static, str>>) -> Error {
+    Error::new(ErrorKind::Config, msg).with_operation(Operation::Open)
+}
+
+#[allow(dead_code)] // used only by some feature combinations
+fn not_compiled(scheme: &str, feature: &str) -> Error {
+    config(format!(
+        "`{scheme}://` needs the `{feature}` feature of mcp-kv, which is not enabled \
+         (add `features = [\"{feature}\"]` to the mcp-kv dependency)"
+    ))
+}
+
+/// `key=value` pairs of a query string; a key not in `known` is an error.
+#[allow(dead_code)] // used only by some feature combinations
+fn params<'a>(query: &'a str, known: &[&str]) -> Result<Vec<(&'a str, &'a str)>> {
+    let mut out = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if !known.contains(&k) {
+            return Err(config(format!(
+                "unknown URL parameter `{k}`; known: {}",
+                known.join(", ")
+            )));
+        }
+        out.push((k, v));
+    }
+    Ok(out)
+}
+
+#[cfg(feature = "memory")]
+fn open_memory(location: &str, query: &str) -> Result<DynStore> {
+    if !location.is_empty() {
+        return Err(config("memory:// takes no host or path"));
+    }
+    let mut builder = mcp_kv_memory::MemoryStore::builder();
+    for (k, v) in params(query, &["max_entries_per_collection"])? {
+        if k == "max_entries_per_collection" {
+            let n: usize =
+                v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    config("max_entries_per_collection must be a positive integer")
+                })?;
+            builder = builder.max_entries_per_collection(n);
+        }
+    }
+    Ok(Arc::new(builder.build()))
+}
+
+#[cfg(not(feature = "memory"))]
+fn open_memory(_: &str, _: &str) -> Result<DynStore> {
+    Err(not_compiled("memory", "memory"))
+}
+
+#[cfg(feature = "sqlite")]
+fn open_sqlite(location: &str, query: &str) -> Result<DynStore> {
+    use mcp_kv_sqlite::{Durability, SqliteStore};
+    let mut builder = SqliteStore::builder();
+    builder = match location {
+        "" => return Err(config("sqlite:// needs a path, or :memory:")),
+        ":memory:" => builder.memory(),
+        path => builder.path(path),
+    };
+    for (k, v) in params(query, &["durability", "table"])? {
+        builder = match (k, v) {
+            ("durability", "normal") => builder.durability(Durability::Normal),
+            ("durability", "full") => builder.durability(Durability::Full),
+            ("durability", _) => return Err(config("durability must be `normal` or `full`")),
+            ("table", t) => builder.table(t),
+            _ => builder,
+        };
+    }
+    Ok(Arc::new(builder.build()?))
+}
+
+#[cfg(not(feature = "sqlite"))]
+fn open_sqlite(_: &str, _: &str) -> Result<DynStore> {
+    Err(not_compiled("sqlite", "sqlite"))
+}
+
+#[cfg(feature = "sled")]
+fn open_sled(location: &str, query: &str) -> Result<DynStore> {
+    use mcp_kv_sled::{Durability, SledStore};
+    if location.is_empty() {
+        return Err(config("sled:// needs a path"));
+    }
+    let mut builder = SledStore::builder().path(location);
+    for (k, v) in params(query, &["durability"])? {
+        builder = match (k, v) {
+            ("durability", "periodic") => builder.durability(Durability::Periodic),
+            ("durability", "flush") => builder.durability(Durability::Flush),
+            _ => return Err(config("durability must be `periodic` or `flush`")),
+        };
+    }
+    Ok(Arc::new(builder.open()?))
+}
+
+#[cfg(not(feature = "sled"))]
+fn open_sled(_: &str, _: &str) -> Result<DynStore> {
+    Err(not_compiled("sled", "sled"))
+}
+
+#[cfg(feature = "redis")]
+async fn open_redis(url: &str) -> Result<DynStore> {
+    Ok(Arc::new(mcp_kv_redis::RedisStore::open(url).await?))
+}
+
+#[cfg(not(feature = "redis"))]
+async fn open_redis(_: &str) -> Result<DynStore> {
+    Err(not_compiled("redis", "redis"))
+}
+
+#[cfg(feature = "redis-cluster")]
+async fn open_redis_cluster(scheme: &str, rest: &str) -> Result<DynStore> {
+    let base = scheme.trim_end_matches("+cluster");
+    let (auth, hosts) = match rest.rsplit_once('@') {
+        Some((auth, hosts)) => (format!("{auth}@"), hosts),
+        None => (String::new(), rest),
+    };
+    let hosts = hosts.trim_end_matches('/');
+    if hosts.is_empty() {
+        return Err(config("redis+cluster:// needs at least one host:port"));
+    }
+    let urls: Vec<String> = hosts
+        .split(',')
+        .map(|h| format!("{base}://{auth}{h}"))
+        .collect();
+    Ok(Arc::new(
+        mcp_kv_redis::RedisStore::open(&urls.join(",")).await?,
+    ))
+}
+
+#[cfg(not(feature = "redis-cluster"))]
+async fn open_redis_cluster(scheme: &str, _: &str) -> Result<DynStore> {
+    Err(not_compiled(scheme, "redis-cluster"))
+}
+
+#[cfg(feature = "dynamodb")]
+async fn open_dynamodb(url: &str) -> Result<DynStore> {
+    Ok(Arc::new(mcp_kv_dynamodb::DynamoStore::open(url).await?))
+}
+
+#[cfg(not(feature = "dynamodb"))]
+async fn open_dynamodb(_: &str) -> Result<DynStore> {
+    Err(not_compiled("dynamodb", "dynamodb"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn bad_urls_are_config_errors_without_secrets() {
+        for url in [
+            "no-scheme",
+            "postgres://user:hunter2@host/db",
+            "memory://host",
+            "memory://?bogus=1",
+            "memory://?max_entries_per_collection=0",
+            "sqlite://",
+            "sqlite://x.db?durability=sometimes",
+        ] {
+            let err = open(url).await.err().map(|e| (e.kind(), e.to_string()));
+            let (kind, msg) = err.unwrap_or_else(|| panic!("{url} opened"));
+            assert_eq!(kind, ErrorKind::Config, "{url}");
+            assert!(!msg.contains("hunter2"), "{msg}");
+        }
+    }
+
+    #[cfg(not(feature = "sled"))]
+    #[tokio::test]
+    async fn missing_feature_is_named() {
+        let err = open("sled://x").await.err().map(|e| e.to_string());
+        assert!(err.unwrap_or_default().contains("`sled` feature"));
+    }
+
+    #[cfg(feature = "memory")]
+    #[tokio::test]
+    async fn memory_url_opens() {
+        let store = open("memory://").await.map_err(|e| e.to_string());
+        assert!(store.is_ok(), "{store:?}");
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn sqlite_url_opens_a_file_and_memory() {
+        let dir = tempfile::tempdir()
+            .map_err(|e| e.to_string())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("t.db");
+        let url = format!("sqlite://{}?durability=full", path.display());
+        let store = open(&url).await.unwrap_or_else(|e| panic!("{e}"));
+        store
+            .put("c", "k", bytes::Bytes::from_static(b"v"), None)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        store.close().await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(path.exists());
+        assert!(open("sqlite://:memory:").await.is_ok());
+    }
+}

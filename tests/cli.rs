@@ -1,0 +1,146 @@
+//! The `mcp-kv` command-line tool, run as a process on SQLite and sled files.
+#![cfg(all(feature = "cli", feature = "sqlite", feature = "sled"))]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn mcp_kv(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mcp-kv"))
+        .current_dir(dir)
+        .env_remove("MCP_KV_URL")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running mcp-kv: {e}"))
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "mcp-kv failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn put_get_ttl_keys_delete() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let d = dir.path();
+    let url = "sqlite://s.db";
+    ok(&mcp_kv(
+        d,
+        &["--url", url, "put", "c", "k1", "hello", "--ttl", "30s"],
+    ));
+    ok(&mcp_kv(d, &["--url", url, "put", "c", "k2", "world"]));
+    assert_eq!(ok(&mcp_kv(d, &["--url", url, "get", "c", "k1"])), "hello");
+    let ttl = ok(&mcp_kv(d, &["--url", url, "ttl", "c", "k1"]));
+    assert!(
+        ttl.trim().ends_with('s') && ttl.starts_with("29.") || ttl.starts_with("30.0"),
+        "{ttl}"
+    );
+    assert_eq!(
+        ok(&mcp_kv(d, &["--url", url, "ttl", "c", "k2"])).trim(),
+        "no expiry"
+    );
+    assert_eq!(ok(&mcp_kv(d, &["--url", url, "keys", "c"])), "k1\nk2\n");
+    assert_eq!(ok(&mcp_kv(d, &["--url", url, "collections"])), "c\n");
+    assert_eq!(
+        ok(&mcp_kv(d, &["--url", url, "delete", "c", "k2"])).trim(),
+        "deleted"
+    );
+    let missing = mcp_kv(d, &["--url", url, "get", "c", "k2"]);
+    assert!(!missing.status.success());
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.starts_with("error: "), "{err}");
+}
+
+#[test]
+fn errors_are_one_line_and_never_echo_secrets() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let out = Command::new(env!("CARGO_BIN_EXE_mcp-kv"))
+        .current_dir(dir.path())
+        .env("MCP_KV_URL", "postgres://admin:hunter2@db.internal/kv")
+        .args(["get", "c", "k"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown scheme"), "{err}");
+    assert!(!err.contains("hunter2") && !err.contains("admin"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn migrate_resumes_after_interruption_and_checks_counts() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let d = dir.path();
+    let src = "sqlite://src.db";
+    for c in ["alpha", "beta"] {
+        for i in 0..25 {
+            let k = format!("k{i:02}");
+            let v = format!("{c}-{i}");
+            let mut args = vec!["--url", src, "put", c, &k, &v];
+            if i % 5 == 0 {
+                args.extend(["--ttl", "1h"]);
+            }
+            ok(&mcp_kv(d, &args));
+        }
+    }
+    let migrate = [
+        "migrate",
+        "--from",
+        src,
+        "--to",
+        "sled://dst.sled",
+        "--batch",
+        "10",
+        "--state",
+        "m.json",
+    ];
+    // Interrupted twice: after 2 batches (mid-alpha), then after 2 more (end of alpha, first
+    // batch of beta). Progress is kept each time.
+    let mut interrupted = migrate.to_vec();
+    interrupted.extend(["--stop-after-batches", "2"]);
+    for _ in 0..2 {
+        let out = mcp_kv(d, &interrupted);
+        assert!(!out.status.success());
+        assert!(d.join("m.json").exists());
+    }
+    // Resumed: completes, checks counts, removes the progress file.
+    let report = ok(&mcp_kv(d, &migrate));
+    assert!(report.contains("migration complete"), "{report}");
+    assert!(!d.join("m.json").exists());
+    for c in ["alpha", "beta"] {
+        let keys = ok(&mcp_kv(d, &["--url", "sled://dst.sled", "keys", c]));
+        assert_eq!(keys.lines().count(), 25, "{c}: {keys}");
+        assert_eq!(
+            ok(&mcp_kv(d, &["--url", "sled://dst.sled", "get", c, "k07"])),
+            format!("{c}-7")
+        );
+        let ttl = ok(&mcp_kv(d, &["--url", "sled://dst.sled", "ttl", c, "k05"]));
+        assert!(
+            ttl.trim() != "no expiry",
+            "the TTL was not carried over: {ttl}"
+        );
+    }
+}
+
+#[test]
+fn bench_prints_a_table() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let out = ok(&mcp_kv(
+        dir.path(),
+        &["--url", "memory://", "bench", "--ops", "200"],
+    ));
+    for row in [
+        "put",
+        "get hit",
+        "get_many(100)",
+        "put_many(100)",
+        "take",
+        "mix 90/10",
+    ] {
+        assert!(out.contains(row), "{row} missing from:\n{out}");
+    }
+}
