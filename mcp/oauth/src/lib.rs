@@ -156,6 +156,7 @@
 //! | **Cross-client use** — client B uses client A's refresh token; an access token used as a refresh token or the reverse | refresh records bind the client id; access and refresh tokens have distinct prefixes, hash domains and collections | `cross_client_refresh_is_rejected`, `access_and_refresh_tokens_are_not_interchangeable` |
 //! | **Audience confusion** — a token for MCP server X replayed at server Y | audience (RFC 8707 resource) bound at authorization, checked at exchange, refresh and in `verify_access` | `audience_x_token_is_rejected_for_y` |
 //! | **Late use** — an expired code or token | expiry from the record's timestamp and the store's clock (skew allowance configurable), typed [`OAuthError::Expired`] | `expired_code_and_tokens_are_rejected` |
+//! | **Stolen token after logout** — a client or user ends a grant, the tokens keep working | `revoke` deletes the family's access tokens before marking it revoked (one-read `verify_access` sees it at once), refresh tokens of a revoked family are refused, upstream tokens deleted | `full_flow_register_to_revoke` |
 //! | **Leaks through logs** — secrets in `Debug`, errors or logs | [`Secret`] redacts `Debug`, has no `Display`, zeroizes on drop; error messages name checks, never values | `debug_and_errors_never_show_secrets` |
 //!
 //! Not covered here (the transport's job): authenticating confidential clients before the
@@ -185,6 +186,10 @@ pub use records::{
 pub use request::{AuthorizationRequest, CodeExchange, RefreshRequest};
 pub use secret::Secret;
 pub use store::TokenStore;
+
+/// The encryption keys a [`TokenStore`] needs, re-exported from
+/// [`mcp_kv_wrappers::encryption`] so that callers need not depend on that crate.
+pub use mcp_kv_wrappers::encryption::{EncryptionKey, Keyring};
 
 #[cfg(test)]
 mod static_checks {
