@@ -29,6 +29,8 @@ mod session;
 mod values;
 
 #[cfg(feature = "rmcp-auth")]
-pub use auth::{KvCredentialStore, KvStateStore};
+pub use auth::{
+    KvCredentialStore, KvStateStore, DEFAULT_CREDENTIAL_COLLECTION, DEFAULT_STATE_COLLECTION,
+};
 pub use handler::{principal_from_context, CachingHandler, Principal};
 pub use session::{KvSessionStore, DEFAULT_SESSION_COLLECTION, DEFAULT_SESSION_IDLE_TTL};

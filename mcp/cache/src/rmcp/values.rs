@@ -22,17 +22,18 @@ fn hints(
     ttl_ms: Option<u64>,
     scope: Option<CacheScope>,
 ) -> ResultHints {
-    let mut h = ResultHints::default();
-    h.incomplete = incomplete(result_type);
-    h.ttl = ttl_ms.map(Duration::from_millis);
-    h.scope = match scope {
-        Some(CacheScope::Public) => Some(HintScope::Public),
-        Some(CacheScope::Private) => Some(HintScope::Private),
-        // An unknown future scope: the conservative reading.
-        Some(_) => Some(HintScope::Private),
-        None => None,
-    };
-    h
+    ResultHints {
+        incomplete: incomplete(result_type),
+        ttl: ttl_ms.map(Duration::from_millis),
+        scope: match scope {
+            Some(CacheScope::Public) => Some(HintScope::Public),
+            Some(CacheScope::Private) => Some(HintScope::Private),
+            // An unknown future scope: the conservative reading.
+            Some(_) => Some(HintScope::Private),
+            None => None,
+        },
+        ..ResultHints::default()
+    }
 }
 
 macro_rules! hinted {
@@ -45,7 +46,12 @@ macro_rules! hinted {
     )*};
 }
 
-hinted!(ListToolsResult, ListResourcesResult, ListPromptsResult, ReadResourceResult);
+hinted!(
+    ListToolsResult,
+    ListResourcesResult,
+    ListPromptsResult,
+    ReadResourceResult
+);
 
 impl CacheValue for GetPromptResult {
     fn hints(&self) -> ResultHints {
