@@ -247,22 +247,86 @@ fn get_many(c: &mut Criterion, rt: &Runtime, f: &Fixture) {
     g.finish();
 }
 
-/// A 90/10 read/write mix (writes with a TTL) on 2 Tokio tasks; `iters` operations in total.
-async fn mix<S, Fut1, Fut2>(
-    iters: u64,
-    store: S,
-    get: fn(S, usize) -> Fut1,
-    put: fn(S, usize) -> Fut2,
-) -> Duration
-where
-    S: Clone + Send + 'static,
-    Fut1: std::future::Future<Output = ()> + Send + 'static,
-    Fut2: std::future::Future<Output = ()> + Send + 'static,
-{
+/// One side of the mixed workload: a read and a write (with a TTL) of key number `n`.
+trait Side: Send + Sync + 'static {
+    fn read(&self, n: usize) -> impl std::future::Future<Output = ()> + Send + '_;
+    fn write(&self, n: usize) -> impl std::future::Future<Output = ()> + Send + '_;
+}
+
+/// A store and the fixture's keys and values, shared by the tasks of the mix.
+struct Mixed<T> {
+    store: T,
+    keys: Vec<String>,
+    values: Vec<Bytes>,
+}
+
+impl Mixed<()> {
+    fn new<T>(store: T, f: &Fixture) -> Arc<Mixed<T>> {
+        Arc::new(Mixed {
+            store,
+            keys: f.keys.clone(),
+            values: f.values.clone(),
+        })
+    }
+}
+
+impl Side for Mixed<Arc<dyn KvStore>> {
+    async fn read(&self, n: usize) {
+        black_box(self.store.get(COLL, &self.keys[n % KEYS]).await.unwrap());
+    }
+    async fn write(&self, n: usize) {
+        let value = self.values[n % 4].clone();
+        let key = &self.keys[n % KEYS];
+        self.store
+            .put(COLL, key, value, Some(WRITE_TTL))
+            .await
+            .unwrap();
+    }
+}
+
+impl Side for Mixed<Cache<String, Val>> {
+    async fn read(&self, n: usize) {
+        black_box(
+            self.store
+                .get(self.keys[n % KEYS].as_str())
+                .await
+                .map(|v| v.bytes),
+        );
+    }
+    async fn write(&self, n: usize) {
+        let val = Val {
+            bytes: self.values[n % 4].clone(),
+            ttl: Some(WRITE_TTL),
+        };
+        self.store.insert(self.keys[n % KEYS].clone(), val).await;
+    }
+}
+
+impl Side for Mixed<openkeyv::store::memory::MemoryStore> {
+    async fn read(&self, n: usize) {
+        black_box(
+            self.store
+                .get(&self.keys[n % KEYS], Some(COLL))
+                .await
+                .unwrap(),
+        );
+    }
+    async fn write(&self, n: usize) {
+        let value = Value::binary(self.values[n % 4].clone());
+        let ttl = Some(WRITE_TTL.as_secs_f64());
+        self.store
+            .put(&self.keys[n % KEYS], value, Some(COLL), ttl)
+            .await
+            .unwrap();
+    }
+}
+
+/// A 90/10 read/write mix on 2 Tokio tasks (random keys, xorshift); `iters` operations in all.
+async fn mix<S: Side>(iters: u64, side: Arc<S>) -> Duration {
     let start = Instant::now();
     let tasks: Vec<_> = (0..2u64)
         .map(|t| {
-            let store = store.clone();
+            let side = side.clone();
             tokio::spawn(async move {
                 let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (t + 1);
                 for _ in 0..iters.div_ceil(2) {
@@ -271,9 +335,9 @@ where
                     x ^= x << 17;
                     let n = (x >> 8) as usize;
                     if n % 10 == 0 {
-                        put(store.clone(), n).await;
+                        side.write(n).await;
                     } else {
-                        get(store.clone(), n).await;
+                        side.read(n).await;
                     }
                 }
             })
@@ -286,72 +350,18 @@ where
 }
 
 fn mixed(c: &mut Criterion, rt: &Runtime, f: &Fixture) {
-    type Shared<T> = Arc<(T, Vec<String>, Vec<Bytes>)>;
     let mut g = group(c, "mix 90/10 on 2 tasks", 1);
-
-    let ours: Shared<Arc<dyn KvStore>> =
-        Arc::new((f.ours.clone(), f.keys.clone(), f.values.clone()));
+    let ours = Mixed::new(f.ours.clone(), f);
     g.bench_function("mcp-kv", |b| {
-        b.to_async(rt).iter_custom(|iters| {
-            mix(
-                iters,
-                ours.clone(),
-                |s: Shared<Arc<dyn KvStore>>, n| async move {
-                    black_box(s.0.get(COLL, &s.1[n % KEYS]).await.unwrap());
-                },
-                |s: Shared<Arc<dyn KvStore>>, n| async move {
-                    s.0.put(COLL, &s.1[n % KEYS], s.2[n % 4].clone(), Some(WRITE_TTL))
-                        .await
-                        .unwrap();
-                },
-            )
-        })
+        b.to_async(rt).iter_custom(|iters| mix(iters, ours.clone()))
     });
-
-    let moka: Shared<Cache<String, Val>> =
-        Arc::new((f.moka.clone(), f.keys.clone(), f.values.clone()));
+    let moka = Mixed::new(f.moka.clone(), f);
     g.bench_function("moka", |b| {
-        b.to_async(rt).iter_custom(|iters| {
-            mix(
-                iters,
-                moka.clone(),
-                |s: Shared<Cache<String, Val>>, n| async move {
-                    black_box(s.0.get(s.1[n % KEYS].as_str()).await.map(|v| v.bytes));
-                },
-                |s: Shared<Cache<String, Val>>, n| async move {
-                    let val = Val {
-                        bytes: s.2[n % 4].clone(),
-                        ttl: Some(WRITE_TTL),
-                    };
-                    s.0.insert(s.1[n % KEYS].clone(), val).await;
-                },
-            )
-        })
+        b.to_async(rt).iter_custom(|iters| mix(iters, moka.clone()))
     });
-
-    let okv: Shared<openkeyv::store::memory::MemoryStore> =
-        Arc::new((f.okv.clone(), f.keys.clone(), f.values.clone()));
+    let okv = Mixed::new(f.okv.clone(), f);
     g.bench_function("openkeyv", |b| {
-        b.to_async(rt).iter_custom(|iters| {
-            mix(
-                iters,
-                okv.clone(),
-                |s: Shared<openkeyv::store::memory::MemoryStore>, n| async move {
-                    black_box(s.0.get(&s.1[n % KEYS], Some(COLL)).await.unwrap());
-                },
-                |s: Shared<openkeyv::store::memory::MemoryStore>, n| async move {
-                    let value = Value::binary(s.2[n % 4].clone());
-                    s.0.put(
-                        &s.1[n % KEYS],
-                        value,
-                        Some(COLL),
-                        Some(WRITE_TTL.as_secs_f64()),
-                    )
-                    .await
-                    .unwrap();
-                },
-            )
-        })
+        b.to_async(rt).iter_custom(|iters| mix(iters, okv.clone()))
     });
     g.finish();
 }
