@@ -1,4 +1,333 @@
-//! Placeholder: the dynamodb benchmark lands with its issue.
-fn main() {
-    eprintln!("benchmark not written yet");
+//! The DynamoDB backend side by side with the raw `aws-sdk-dynamodb` client doing the same
+//! calls, against a local emulator (moto, started by `scripts/dynamodb.sh start`; endpoint from
+//! `MCP_KV_DYNAMODB_ENDPOINT`).
+//!
+//! - `mcp-kv` — our `DynamoStore` through `Arc<dyn KvStore>`: validation, name encoding,
+//!   expiry checks, chunking, ordering and unprocessed-item retries included;
+//! - `raw-sdk` — the same SDK client (same HTTP pool) sending the bare requests: GetItem,
+//!   PutItem, one BatchGetItem of 100 keys, four concurrent BatchWriteItem of 25.
+//!
+//! 1 000 keys, 256-byte values (four rotating values in writes), one collection, a fresh table
+//! deleted at the end. Both sides read strongly consistently. An interceptor counts the HTTP
+//! requests of one call of each operation; they are printed before the groups run. The
+//! emulator handles one request at a time, so these figures measure mostly moto (~ms per
+//! request); the ratio shows what the backend adds on top of the SDK.
+//!
+//! Run: `scripts/dynamodb.sh start && source .services/env &&
+//! cargo bench --bench dynamodb --features dynamodb -- --warm-up-time 1 --measurement-time 3`
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use mcp_kv_core::KvStore;
+use mcp_kv_dynamodb::aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use mcp_kv_dynamodb::aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use mcp_kv_dynamodb::aws_sdk_dynamodb::error::BoxError;
+use mcp_kv_dynamodb::aws_sdk_dynamodb::primitives::Blob;
+use mcp_kv_dynamodb::aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, PutRequest, WriteRequest,
+};
+use mcp_kv_dynamodb::aws_sdk_dynamodb::Client;
+use mcp_kv_dynamodb::{DynamoStore, ENDPOINT_ENV};
+use tokio::runtime::Runtime;
+
+const KEYS: usize = 1000;
+const VALUE_BYTES: usize = 256;
+const COLL: &str = "bench";
+const BATCH: usize = 100;
+
+/// Counts HTTP requests (one per attempt).
+#[derive(Debug, Clone, Default)]
+struct Counter(Arc<AtomicUsize>);
+
+impl Intercept for Counter {
+    fn name(&self) -> &'static str {
+        "Counter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
 }
+
+struct Fixture {
+    ours: Arc<dyn KvStore>,
+    store: DynamoStore,
+    raw: Client,
+    table: String,
+    keys: Vec<String>,
+    values: Vec<Bytes>,
+    counter: Counter,
+}
+
+fn key(i: usize) -> String {
+    format!("key-{i:05}")
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_string())
+}
+
+impl Fixture {
+    async fn new(endpoint: &str) -> Fixture {
+        let table = format!("mcpkv-bench-{}", std::process::id());
+        let counter = Counter::default();
+        let store = DynamoStore::builder(&table)
+            .region("us-east-1")
+            .endpoint(endpoint)
+            .credentials("test", "test")
+            .auto_create(true)
+            .interceptor(counter.clone())
+            .build()
+            .await
+            .expect("DynamoStore on the emulator");
+        let values: Vec<Bytes> = (0..4u8)
+            .map(|i| Bytes::from(vec![b'a' + i; VALUE_BYTES]))
+            .collect();
+        let keys: Vec<String> = (0..KEYS).map(key).collect();
+        let entries: Vec<(String, Bytes)> = keys
+            .iter()
+            .map(|k| (k.clone(), values[0].clone()))
+            .collect();
+        store.put_many(COLL, entries, None).await.expect("preload");
+        Fixture {
+            ours: Arc::new(store.clone()),
+            raw: store.client().clone(),
+            store,
+            table,
+            keys,
+            values,
+            counter,
+        }
+    }
+
+    fn raw_key(&self, k: &str) -> HashMap<String, AttributeValue> {
+        HashMap::from([("pk".to_string(), s(COLL)), ("sk".to_string(), s(k))])
+    }
+
+    fn raw_item(&self, k: &str, v: &Bytes) -> HashMap<String, AttributeValue> {
+        let mut item = self.raw_key(k);
+        item.insert("v".to_string(), AttributeValue::B(Blob::new(v.to_vec())));
+        item
+    }
+
+    async fn raw_get(&self, k: &str) -> Option<Bytes> {
+        let out = self
+            .raw
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(self.raw_key(k)))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("GetItem");
+        match out.item.and_then(|mut i| i.remove("v")) {
+            Some(AttributeValue::B(b)) => Some(Bytes::from(b.into_inner())),
+            _ => None,
+        }
+    }
+
+    async fn raw_put(&self, k: &str, v: &Bytes) {
+        self.raw
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(self.raw_item(k, v)))
+            .send()
+            .await
+            .expect("PutItem");
+    }
+
+    async fn raw_get_many(&self, keys: &[String]) -> usize {
+        let ka = KeysAndAttributes::builder()
+            .set_keys(Some(keys.iter().map(|k| self.raw_key(k)).collect()))
+            .consistent_read(true)
+            .build()
+            .expect("keys");
+        let out = self
+            .raw
+            .batch_get_item()
+            .request_items(&self.table, ka)
+            .send()
+            .await
+            .expect("BatchGetItem");
+        out.responses
+            .and_then(|mut r| r.remove(&self.table))
+            .map_or(0, |items| items.len())
+    }
+
+    async fn raw_put_many(&self, keys: &[String], v: &Bytes) {
+        let calls = keys.chunks(25).map(|chunk| {
+            let requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|k| {
+                    let put = PutRequest::builder()
+                        .set_item(Some(self.raw_item(k, v)))
+                        .build()
+                        .expect("put request");
+                    WriteRequest::builder().put_request(put).build()
+                })
+                .collect();
+            self.raw
+                .batch_write_item()
+                .request_items(&self.table, requests)
+                .send()
+        });
+        for out in futures::future::join_all(calls).await {
+            out.expect("BatchWriteItem");
+        }
+    }
+
+    /// HTTP requests of one call of each operation, both sides.
+    async fn print_request_counts(&self) {
+        let batch: Vec<String> = self.keys[..BATCH].to_vec();
+        let refs: Vec<&str> = batch.iter().map(String::as_str).collect();
+        let entries: Vec<(String, Bytes)> = batch
+            .iter()
+            .map(|k| (k.clone(), self.values[1].clone()))
+            .collect();
+        let c = &self.counter.0;
+        let mut line = String::from("dynamodb requests per call:");
+        macro_rules! count {
+            ($name:expr, $call:expr) => {{
+                c.store(0, Ordering::SeqCst);
+                black_box($call);
+                line.push_str(&format!(" {}={}", $name, c.load(Ordering::SeqCst)));
+            }};
+        }
+        count!("mcp-kv/get", self.ours.get(COLL, &batch[0]).await.unwrap());
+        count!("raw/get", self.raw_get(&batch[0]).await);
+        count!(
+            "mcp-kv/put",
+            self.ours
+                .put(COLL, &batch[0], self.values[1].clone(), None)
+                .await
+                .unwrap()
+        );
+        count!("raw/put", self.raw_put(&batch[0], &self.values[1]).await);
+        count!(
+            "mcp-kv/get_many(100)",
+            self.ours.get_many(COLL, &refs).await.unwrap()
+        );
+        count!("raw/get_many(100)", self.raw_get_many(&batch).await);
+        count!(
+            "mcp-kv/put_many(100)",
+            self.ours.put_many(COLL, entries, None).await.unwrap()
+        );
+        count!(
+            "raw/put_many(100)",
+            self.raw_put_many(&batch, &self.values[1]).await
+        );
+        println!("{line}");
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let Ok(endpoint) = std::env::var(ENDPOINT_ENV) else {
+        eprintln!(
+            "SKIPPED dynamodb benchmark: {ENDPOINT_ENV} not set \
+             (scripts/dynamodb.sh start && source .services/env)"
+        );
+        return;
+    };
+    let rt = Runtime::new().expect("runtime");
+    let f = &rt.block_on(Fixture::new(&endpoint));
+    rt.block_on(f.print_request_counts());
+
+    let mut g = c.benchmark_group("dynamodb/get");
+    g.throughput(Throughput::Elements(1));
+    let mut i = 0usize;
+    g.bench_function("mcp-kv", |b| {
+        b.to_async(&rt).iter(|| {
+            i = (i + 7) % KEYS;
+            let k = &f.keys[i];
+            async move { black_box(f.ours.get(COLL, k).await.unwrap()) }
+        })
+    });
+    g.bench_function("raw-sdk", |b| {
+        b.to_async(&rt).iter(|| {
+            i = (i + 7) % KEYS;
+            let k = &f.keys[i];
+            async move { black_box(f.raw_get(k).await) }
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("dynamodb/put");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("mcp-kv", |b| {
+        b.to_async(&rt).iter(|| {
+            i = (i + 7) % KEYS;
+            let (k, v) = (&f.keys[i], f.values[i % 4].clone());
+            async move { f.ours.put(COLL, k, v, None).await.unwrap() }
+        })
+    });
+    g.bench_function("raw-sdk", |b| {
+        b.to_async(&rt).iter(|| {
+            i = (i + 7) % KEYS;
+            let (k, v) = (&f.keys[i], &f.values[i % 4]);
+            async move { f.raw_put(k, v).await }
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("dynamodb/get_many(100)");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    let mut start = 0usize;
+    g.bench_function("mcp-kv", |b| {
+        b.to_async(&rt).iter(|| {
+            start = (start + BATCH) % KEYS;
+            let refs: Vec<&str> = f.keys[start..start + BATCH]
+                .iter()
+                .map(String::as_str)
+                .collect();
+            async move { black_box(f.ours.get_many(COLL, &refs).await.unwrap()) }
+        })
+    });
+    g.bench_function("raw-sdk", |b| {
+        b.to_async(&rt).iter(|| {
+            start = (start + BATCH) % KEYS;
+            let keys = &f.keys[start..start + BATCH];
+            async move { black_box(f.raw_get_many(keys).await) }
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("dynamodb/put_many(100)");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    g.bench_function("mcp-kv", |b| {
+        b.to_async(&rt).iter(|| {
+            start = (start + BATCH) % KEYS;
+            let v = f.values[(start / BATCH) % 4].clone();
+            let entries: Vec<(String, Bytes)> = f.keys[start..start + BATCH]
+                .iter()
+                .map(|k| (k.clone(), v.clone()))
+                .collect();
+            async move { f.ours.put_many(COLL, entries, None).await.unwrap() }
+        })
+    });
+    g.bench_function("raw-sdk", |b| {
+        b.to_async(&rt).iter(|| {
+            start = (start + BATCH) % KEYS;
+            let keys = &f.keys[start..start + BATCH];
+            let v = &f.values[(start / BATCH) % 4];
+            async move { f.raw_put_many(keys, v).await }
+        })
+    });
+    g.finish();
+
+    rt.block_on(f.store.delete_table())
+        .expect("delete the bench table");
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,4 +1,4 @@
-//! The configuration of a [`DynamoStore`](crate::DynamoStore): a builder and a URL form.
+//! The configuration of a [`DynamoStore`]: a builder and a URL form.
 //!
 //! ```text
 //! dynamodb://TABLE?region=eu-west-1
