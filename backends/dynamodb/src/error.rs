@@ -6,7 +6,11 @@
 //! copied into the error (they may echo request data): only the error code and HTTP status.
 
 use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::config::interceptors::InterceptorContext;
+use aws_sdk_dynamodb::config::retry::{ClassifyRetry, RetryAction};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use mcp_kv_core::{Error, ErrorKind, Operation};
 
 use crate::BACKEND;
@@ -125,4 +129,41 @@ mod tests {
             ErrorKind::Conflict
         );
     }
+}
+
+/// The SDK retry policy of non-idempotent calls (`put_if_absent`, `take`,
+/// `compare_and_swap`): only errors that prove the request was not applied (throttling) are
+/// retried. After a timeout, a dropped connection or a 5xx, the write may have happened; a
+/// blind retry would then fail its condition and report a loss for a call that won (or lose
+/// a taken value), so the caller gets a temporary error instead.
+#[derive(Debug)]
+pub(crate) struct RetryOnlyUnapplied;
+
+impl ClassifyRetry for RetryOnlyUnapplied {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        let Some(Err(err)) = ctx.output_or_error() else {
+            return RetryAction::NoActionIndicated;
+        };
+        let code = err.as_operation_error().and_then(|e| {
+            e.downcast_ref::<PutItemError>()
+                .and_then(|e| e.code())
+                .or_else(|| e.downcast_ref::<DeleteItemError>().and_then(|e| e.code()))
+        });
+        match code {
+            Some(code) if is_throttling(code) => RetryAction::NoActionIndicated,
+            _ => RetryAction::RetryForbidden,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "mcp-kv: retry only unapplied requests"
+    }
+}
+
+/// Error codes of requests DynamoDB refused before applying them.
+fn is_throttling(code: &str) -> bool {
+    matches!(
+        code,
+        "ProvisionedThroughputExceededException" | "ThrottlingException" | "RequestLimitExceeded"
+    )
 }

@@ -105,6 +105,12 @@
 //! ([`Backend`](mcp_kv_core::ErrorKind::Backend)). Values larger than 350 KiB are
 //! [`ValueTooLarge`](mcp_kv_core::ErrorKind::ValueTooLarge) before any request.
 //!
+//! The SDK retries (standard mode, 3 attempts) stay on for idempotent calls. For
+//! `put_if_absent`, `take` and `compare_and_swap` only throttling errors (the request was
+//! refused, not applied) are retried: after a timeout, a dropped connection or a 5xx the
+//! conditional write may have happened, and a blind retry would fail its own condition and
+//! report a loss for a call that won. Those calls return a temporary error instead.
+//!
 //! ## Features
 //!
 //! - `rustls` (alias `tls`): HTTPS through rustls + ring, needed for real AWS endpoints.

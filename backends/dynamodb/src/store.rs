@@ -24,7 +24,7 @@ use crate::encoding::{
     encode_name, number, stored_sk, ttl_seconds, ItemKey, EXP, MAX_PK_BYTES, ORIG_COLLECTION,
     ORIG_KEY, PK, SK, TTL, VALUE,
 };
-use crate::error::{is_condition_failed, sdk_err};
+use crate::error::{is_condition_failed, sdk_err, RetryOnlyUnapplied};
 use crate::BACKEND;
 
 /// Largest value accepted: DynamoDB items are at most 400 KB including attribute names and the
@@ -240,7 +240,15 @@ impl DynamoStore {
         if return_old {
             req = req.return_values(ReturnValue::AllOld);
         }
-        match req.send().await {
+        let result = if op.is_idempotent() {
+            req.send().await
+        } else {
+            req.customize()
+                .config_override(no_blind_retries())
+                .send()
+                .await
+        };
+        match result {
             Ok(out) => Ok(Some(out.attributes)),
             Err(e) if is_condition_failed(&e) => Ok(None),
             Err(e) => Err(sdk_err(op, e)),
@@ -274,7 +282,15 @@ impl DynamoStore {
                 .expression_attribute_names("#v", VALUE)
                 .expression_attribute_values(":cur", AttributeValue::B(Blob::new(cur)));
         }
-        match req.send().await {
+        let result = if op.is_idempotent() {
+            req.send().await
+        } else {
+            req.customize()
+                .config_override(no_blind_retries())
+                .send()
+                .await
+        };
+        match result {
             Ok(_) => Ok(true),
             Err(e) if is_condition_failed(&e) => Ok(false),
             Err(e) => Err(sdk_err(op, e)),
@@ -597,6 +613,11 @@ impl DynamoStore {
             }
         }
     }
+}
+
+/// Per-call config of non-idempotent writes: no SDK retry after an outcome-unknown error.
+fn no_blind_retries() -> aws_sdk_dynamodb::config::Builder {
+    aws_sdk_dynamodb::config::Builder::new().retry_classifier(RetryOnlyUnapplied)
 }
 
 /// Distinct primary keys of a batch, in first-seen order (DynamoDB rejects duplicates).
