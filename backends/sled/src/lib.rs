@@ -1,3 +1,146 @@
-//! sled backend of mcp-kv.
+//! # mcp-kv-sled
 //!
-//! Work in progress: see the open issues.
+//! The [sled](https://docs.rs/sled/0.34) backend of mcp-kv: an embedded, persistent
+//! [`KvStore`](mcp_kv_core::KvStore) in one directory, with no server to run. Expiry is checked
+//! on every read against an injectable [`Clock`](mcp_kv_core::Clock); `put_if_absent`, `take`,
+//! `compare_and_swap` and `touch` are linearizable per key on sled's compare-and-swap.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use std::time::Duration;
+//! use mcp_kv_core::{Bytes, KvStore};
+//! use mcp_kv_sled::{Durability, SledStore};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = SledStore::builder()
+//!     .path(dir.path().join("kv"))
+//!     .durability(Durability::Flush) // acknowledged writes survive a crash
+//!     .open()?;
+//!
+//! store.put("greetings", "en", Bytes::from_static(b"hello"), Some(Duration::from_secs(60))).await?;
+//! assert_eq!(store.get("greetings", "en").await?, Some(Bytes::from_static(b"hello")));
+//!
+//! // One-time values: exactly one caller can take it, also under concurrency.
+//! assert!(store.put_if_absent("codes", "abc", Bytes::from_static(b"grant"), None).await?);
+//! assert!(store.take("codes", "abc").await?.is_some());
+//! assert!(store.take("codes", "abc").await?.is_none());
+//!
+//! store.close().await?; // flushes; later operations are `Unavailable`
+//! drop(store);
+//!
+//! // The data survives a reopen.
+//! let store = SledStore::open(dir.path().join("kv"))?;
+//! assert!(store.get("greetings", "en").await?.is_some());
+//! # Ok::<(), mcp_kv_core::Error>(())
+//! # }).unwrap();
+//! ```
+//!
+//! ## Capabilities
+//!
+//! | capability | value |
+//! |---|---|
+//! | `native_ttl` | `false`: expiry is checked on read, `cull()` (or the sweeper) removes expired entries |
+//! | `put_if_absent`, `take`, `compare_and_swap`, `touch` | `true`, linearizable per key (sled CAS loops) |
+//! | `enumerate` (`keys`, `collections`, `clear`) | `true` |
+//! | `persistent` | `true` with a path; `false` for [`SledStore::temporary`] |
+//! | `distributed` | `false`: sled locks its directory to one process (see below) |
+//! | `max_value_bytes` | 16 MiB by default ([`SledStoreBuilder::max_value_bytes`]) |
+//! | `max_batch` | unbounded; a `put_many` is one sled `Batch` (atomic) |
+//!
+//! ## Storage layout
+//!
+//! One sled database, one tree (the default one). Details and the decoder are in
+//! [`encoding`]:
+//!
+//! - **key** = `len(collection) as u32 BE ‖ collection ‖ key` — injective, and each
+//!   collection is one contiguous prefix range (`keys()` is a range scan, the cursor is the last
+//!   key returned; `collections()` seeks from one prefix range to the next; `clear()` removes a
+//!   prefix range in batches).
+//! - **value** = `0x01 (format version) ‖ tag ‖ [expires_at: u64 BE epoch ms] ‖ bytes` — tag
+//!   `0x00` for no expiry (2-byte header), `0x01` with expiry (10-byte header). An entry is live
+//!   while `now <= expires_at`.
+//! - Stored bytes that do not decode are [`ErrorKind::Corrupted`](mcp_kv_core::ErrorKind) for
+//!   that key only; other keys stay readable. `keys()` still lists such a key (so the damage is
+//!   visible), `delete` removes it, `cull` leaves it alone.
+//!
+//! ## Atomic operations
+//!
+//! Each atomic operation reads the key's stored bytes, decides, and writes with sled's
+//! `compare_and_swap` from those exact bytes, retrying on a conflict. An expired entry counts as
+//! absent: `put_if_absent` replaces it from its exact old bytes, so two callers racing over an
+//! expired entry still have one winner. `delete` and `delete_many` are one sled `remove` per
+//! key; `put_many` is one sled `Batch`, validated whole before it is built.
+//!
+//! ## Durability
+//!
+//! | [`Durability`] | an acknowledged write | after SIGKILL | cost per write |
+//! |---|---|---|---|
+//! | `Periodic` (default) | is in sled's memory; sled flushes every `flush_every_ms` (500 ms) | up to the last interval's writes are lost | none |
+//! | `Flush` | has been flushed and fsynced to sled's log | nothing acknowledged is lost (tested: `tests/crash.rs`) | one fsync (one per batch for `put_many`) |
+//!
+//! `close()` flushes in either mode; dropping the last handle flushes too. Atomic operations
+//! that did not write (a lost `put_if_absent`) do not flush. A power loss can still lose what
+//! the disk itself had cached after the fsync.
+//!
+//! ## Blocking calls
+//!
+//! sled's reads and writes are in-memory operations of a microsecond or two, so the store calls
+//! them directly inside its async methods: moving each one to `spawn_blocking` costs a thread
+//! hand-off many times the operation itself (measured: the `sled get: direct vs spawn_blocking`
+//! group of `benches/sled.rs`). What can take long runs elsewhere:
+//!
+//! - flushes (`Durability::Flush`, `close()`) call sled's blocking `flush` on Tokio's blocking
+//!   pool. Not sled's `flush_async`: in sled 0.34 concurrent `flush_async` calls deadlock (sled
+//!   issues #1241, #1308) — reproduced here with 8 concurrent writers, and covered by the
+//!   `concurrent_flushing_writers_finish` test;
+//! - `cull()` runs on the blocking pool; the sweeper is a thread of its own.
+//!
+//! Outside a Tokio runtime these run inline.
+//!
+//! ## One process per database
+//!
+//! sled keeps an exclusive lock on its directory: a second process opening the same path gets an
+//! [`ErrorKind::Unavailable`](mcp_kv_core::ErrorKind) error, so the store is not `distributed`
+//! and cross-process races cannot arise. Within one process, share one store (clone it) — every
+//! clone sees the same database and the atomic operations stay linearizable. To share state
+//! between processes or machines use the SQLite, Redis or DynamoDB backends.
+//!
+//! ## Lifecycle
+//!
+//! Build the store once at server start, clone it freely. [`SledStore::builder`]'s
+//! `sweep_interval` starts a background thread that culls expired entries; `close()` stops it,
+//! flushes, and makes every later operation fail with `Unavailable`. `close()` is idempotent.
+//! The directory lock is released when the last clone is dropped.
+
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod encoding;
+pub mod store;
+
+pub use config::{Durability, SledStoreBuilder};
+pub use store::SledStore;
+
+/// The sled crate this backend is built on (for [`SledStoreBuilder::build_with_db`]).
+pub use sled;
+
+/// The backend name reported in errors.
+pub const BACKEND: &str = "sled";
+
+#[cfg(test)]
+mod static_checks {
+    fn send_sync<T: Send + Sync + 'static>() {}
+
+    #[test]
+    fn public_types_are_send_sync() {
+        send_sync::<crate::SledStore>();
+        send_sync::<crate::SledStoreBuilder>();
+        send_sync::<crate::Durability>();
+    }
+
+    #[test]
+    fn usable_as_dyn_store() {
+        let store = crate::SledStore::temporary().unwrap();
+        let _: mcp_kv_core::DynStore = std::sync::Arc::new(store);
+    }
+}

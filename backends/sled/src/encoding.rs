@@ -1,0 +1,264 @@
+//! How `(collection, key, value, expiry)` become sled bytes, and back.
+//!
+//! # Keys
+//!
+//! A sled key is [`mcp_kv_core::encoding::encode_pair`]:
+//!
+//! ```text
+//! len(collection) as u32 big-endian ‖ collection (UTF-8) ‖ key (UTF-8)
+//! ```
+//!
+//! The length prefix makes the encoding injective (`("a:b", "c")` and `("a", "b:c")` never
+//! meet), and every key of one collection shares the prefix
+//! [`collection_prefix`](mcp_kv_core::encoding::collection_prefix), so a collection is one
+//! contiguous range of the tree: `keys()` and `clear()` are prefix scans, and `collections()`
+//! jumps from one prefix range to the next with [`prefix_successor`].
+//!
+//! # Values
+//!
+//! A sled value is a small header followed by the caller's bytes, untouched:
+//!
+//! ```text
+//! version = 0x01 ‖ tag ‖ [expires_at as u64 big-endian, when tag = 0x01] ‖ value
+//!   tag 0x00: no expiry          (2-byte header)
+//!   tag 0x01: expires_at follows (10-byte header; Unix epoch milliseconds)
+//! ```
+//!
+//! An entry is live while `now <= expires_at` ([`mcp_kv_core::expiry::is_live`]). Anything
+//! else — an empty value, an unknown version or tag, a truncated expiry — decodes to
+//! [`ErrorKind::Corrupted`](mcp_kv_core::ErrorKind::Corrupted), never a panic.
+//!
+//! ```
+//! use mcp_kv_sled::encoding::{decode_value, encode_value};
+//!
+//! let stored = encode_value(b"hello", Some(1_700_000_000_000));
+//! let decoded = decode_value(&stored).unwrap();
+//! assert_eq!(decoded.value, b"hello");
+//! assert_eq!(decoded.expires_at, Some(1_700_000_000_000));
+//! assert!(decode_value(&[0x07, 0x00]).is_err()); // unknown version
+//! ```
+
+use mcp_kv_core::{Error, Result};
+
+pub use mcp_kv_core::encoding::{collection_prefix, encode_pair};
+
+/// The format version written in the first byte of every stored value.
+pub const FORMAT_VERSION: u8 = 1;
+
+/// Tag byte: the entry never expires.
+const TAG_NO_EXPIRY: u8 = 0;
+/// Tag byte: an 8-byte big-endian `expires_at` (epoch ms) follows.
+const TAG_EXPIRES: u8 = 1;
+
+/// Header length of an entry without expiry.
+pub const HEADER_LEN_NO_EXPIRY: usize = 2;
+/// Header length of an entry with an expiry.
+pub const HEADER_LEN_EXPIRES: usize = 10;
+
+/// A decoded stored value, borrowing the stored bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decoded<'a> {
+    /// When the entry expires (epoch ms), `None` if never.
+    pub expires_at: Option<u64>,
+    /// The caller's value bytes.
+    pub value: &'a [u8],
+    /// Where the value starts inside the stored bytes (the header length).
+    pub offset: usize,
+}
+
+/// Encodes a value and its expiry as stored bytes: header then value.
+pub fn encode_value(value: &[u8], expires_at: Option<u64>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_LEN_EXPIRES + value.len());
+    out.push(FORMAT_VERSION);
+    match expires_at {
+        None => out.push(TAG_NO_EXPIRY),
+        Some(at) => {
+            out.push(TAG_EXPIRES);
+            out.extend_from_slice(&at.to_be_bytes());
+        }
+    }
+    out.extend_from_slice(value);
+    out
+}
+
+/// [`encode_value`] as sled's buffer type (what the store writes).
+pub fn encode_ivec(value: &[u8], expires_at: Option<u64>) -> sled::IVec {
+    sled::IVec::from(encode_value(value, expires_at))
+}
+
+/// Decodes stored bytes written by [`encode_value`]; anything else is `Corrupted`.
+pub fn decode_value(stored: &[u8]) -> Result<Decoded<'_>> {
+    let [version, tag, rest @ ..] = stored else {
+        return Err(Error::corrupted("stored value is shorter than its header"));
+    };
+    if *version != FORMAT_VERSION {
+        return Err(Error::corrupted(
+            "stored value has an unknown format version",
+        ));
+    }
+    match *tag {
+        TAG_NO_EXPIRY => Ok(Decoded {
+            expires_at: None,
+            value: rest,
+            offset: HEADER_LEN_NO_EXPIRY,
+        }),
+        TAG_EXPIRES => {
+            let (at, value) = rest
+                .split_first_chunk::<8>()
+                .ok_or_else(|| Error::corrupted("stored value has a truncated expiry"))?;
+            Ok(Decoded {
+                expires_at: Some(u64::from_be_bytes(*at)),
+                value,
+                offset: HEADER_LEN_EXPIRES,
+            })
+        }
+        _ => Err(Error::corrupted("stored value has an unknown header tag")),
+    }
+}
+
+/// Reads only the expiry of stored bytes (what `cull` needs).
+pub fn decode_expiry(stored: &[u8]) -> Result<Option<u64>> {
+    decode_value(stored).map(|d| d.expires_at)
+}
+
+/// The collection name of an encoded sled key and the length of its prefix
+/// (`4 + collection.len()`); malformed keys (and an empty collection name, which no store
+/// writes) are `Corrupted`.
+pub fn decode_collection(encoded: &[u8]) -> Result<(String, usize)> {
+    let (len, rest) = encoded
+        .split_first_chunk::<4>()
+        .ok_or_else(|| Error::corrupted("stored name is shorter than its length prefix"))?;
+    let len = usize::try_from(u32::from_be_bytes(*len))
+        .map_err(|_| Error::corrupted("stored collection length does not fit"))?;
+    if len == 0 {
+        return Err(Error::corrupted("stored collection name is empty"));
+    }
+    let name = rest
+        .get(..len)
+        .ok_or_else(|| Error::corrupted("stored name is shorter than its collection length"))?;
+    let name = std::str::from_utf8(name)
+        .map_err(|_| Error::corrupted("stored collection name is not UTF-8"))?;
+    Ok((name.to_string(), 4 + len))
+}
+
+/// The smallest byte string greater than every string that starts with `prefix`, or `None` if
+/// there is none (the prefix is all `0xFF`).
+pub fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut out = prefix.to_vec();
+    while let Some(last) = out.pop() {
+        if last < u8::MAX {
+            out.push(last + 1);
+            return Some(out);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mcp_kv_core::ErrorKind;
+    use proptest::prelude::*;
+
+    #[test]
+    fn round_trips() {
+        for (v, at) in [
+            (&b""[..], None),
+            (b"x", None),
+            (b"hello", Some(0)),
+            (b"\x01\x00", Some(u64::MAX)),
+        ] {
+            let e = encode_value(v, at);
+            assert_eq!(&encode_ivec(v, at)[..], &e[..]);
+            let d = decode_value(&e).unwrap();
+            assert_eq!((d.value, d.expires_at), (v, at));
+            assert_eq!(&e[d.offset..], v);
+        }
+    }
+
+    #[test]
+    fn bad_bytes_are_corrupted() {
+        for bad in [
+            &b""[..],
+            &[1],
+            &[0, 0],
+            &[2, 0, 1],
+            &[1, 2],
+            &[1, 1, 0, 0, 0],
+            &[1, 1, 0, 0, 0, 0, 0, 0, 0],
+        ] {
+            assert_eq!(
+                decode_value(bad).unwrap_err().kind(),
+                ErrorKind::Corrupted,
+                "{bad:?}"
+            );
+        }
+        assert!(decode_collection(&[0, 0]).is_err());
+        assert!(decode_collection(&[0, 0, 0, 0, b'k']).is_err());
+        assert!(decode_collection(&[0, 0, 0, 3, b'a']).is_err());
+        assert!(decode_collection(&[0, 0, 0, 1, 0xff]).is_err());
+        assert!(decode_collection(&[0xff, 0xff, 0xff, 0xff]).is_err());
+    }
+
+    #[test]
+    fn collections_and_successors() {
+        let k = encode_pair("a:b", "c");
+        assert_eq!(decode_collection(&k).unwrap(), ("a:b".to_string(), 7));
+        assert_eq!(prefix_successor(&[0, 1]), Some(vec![0, 2]));
+        assert_eq!(prefix_successor(&[0, 0xff]), Some(vec![1]));
+        assert_eq!(prefix_successor(&[0xff, 0xff]), None);
+        assert_eq!(prefix_successor(&[]), None);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Arbitrary stored bytes never panic the decoders, and whatever decodes re-encodes to
+        /// the same bytes (the format has one spelling per entry).
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if let Ok(d) = decode_value(&bytes) {
+                prop_assert_eq!(encode_value(d.value, d.expires_at), bytes.clone());
+            }
+            let _ = decode_expiry(&bytes);
+            if let Ok((c, n)) = decode_collection(&bytes) {
+                prop_assert!(bytes.starts_with(&collection_prefix(&c)));
+                prop_assert_eq!(n, 4 + c.len());
+            }
+        }
+
+        /// Mutating one byte of a valid header either still decodes or is `Corrupted`.
+        #[test]
+        fn mutated_headers_never_panic(
+            value in proptest::collection::vec(any::<u8>(), 0..32),
+            at in proptest::option::of(any::<u64>()),
+            pos in 0usize..10,
+            byte in any::<u8>(),
+            cut in 0usize..12,
+        ) {
+            let mut e = encode_value(&value, at);
+            let pos = pos % e.len();
+            e[pos] = byte;
+            e.truncate(e.len().saturating_sub(cut % 3));
+            match decode_value(&e) {
+                Ok(d) => prop_assert!(d.offset <= e.len()),
+                Err(err) => prop_assert_eq!(err.kind(), ErrorKind::Corrupted),
+            }
+        }
+
+        /// Distinct pairs never encode alike, and each stays inside its collection's range.
+        #[test]
+        fn pairs_stay_in_their_prefix(c1 in ".{1,8}", k1 in ".{1,8}", c2 in ".{1,8}", k2 in ".{1,8}") {
+            let (e1, e2) = (encode_pair(&c1, &k1), encode_pair(&c2, &k2));
+            prop_assert_eq!(e1 == e2, c1 == c2 && k1 == k2);
+            let p = collection_prefix(&c1);
+            prop_assert!(e1.starts_with(&p));
+            if let Some(s) = prefix_successor(&p) {
+                prop_assert!(e1 < s);
+            }
+            if c1 != c2 {
+                prop_assert!(!e2.starts_with(&p));
+            }
+        }
+    }
+}

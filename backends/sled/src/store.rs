@@ -1,0 +1,640 @@
+//! [`SledStore`]: the [`KvStore`] implementation over one sled tree.
+
+use std::fmt;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use mcp_kv_core::encoding::decode_key_after_prefix;
+use mcp_kv_core::expiry::{expires_at, is_live, remaining};
+use mcp_kv_core::{
+    rules, Capabilities, Cursor, Entry, Error, ErrorKind, KvStore, Operation, Page, Result,
+    SharedClock,
+};
+use parking_lot::Mutex;
+use sled::IVec;
+
+use crate::config::{Durability, SledStoreBuilder};
+use crate::encoding::{
+    collection_prefix, decode_collection, decode_expiry, decode_value, encode_ivec, encode_pair,
+    prefix_successor,
+};
+use crate::BACKEND;
+
+/// Values up to this size are copied out of sled's buffer; larger ones are shared with it.
+const COPY_THRESHOLD: usize = 256;
+/// Keys removed per sled batch by `clear`.
+const CLEAR_CHUNK: usize = 1024;
+
+/// A [`KvStore`] over one embedded sled database.
+///
+/// Cheap to clone (clones share the database). See the [crate docs](crate) for the storage
+/// layout, the capabilities and the durability settings.
+#[derive(Clone)]
+pub struct SledStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: sled::Db,
+    clock: SharedClock,
+    durability: Durability,
+    caps: Capabilities,
+    path: Option<PathBuf>,
+    closed: AtomicBool,
+    sweeper: Mutex<Option<Sweeper>>,
+}
+
+/// The background sweeper thread: it stops when `stop` is dropped (by `close()` or when the
+/// store itself is dropped).
+struct Sweeper {
+    stop: mpsc::Sender<()>,
+    handle: JoinHandle<()>,
+}
+
+/// What an atomic operation decides after looking at the current stored bytes.
+enum Step<T> {
+    /// Answer without writing.
+    Done(T),
+    /// Replace the current bytes with these (`None`: remove) if they are still current, then
+    /// answer.
+    Write(Option<IVec>, T),
+}
+
+impl fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SledStore")
+            .field("path", &self.inner.path)
+            .field("durability", &self.inner.durability)
+            .field("clock", &self.inner.clock)
+            .field("closed", &self.inner.closed.load(Ordering::Relaxed))
+            .field("sweeper", &self.inner.sweeper.lock().is_some())
+            .finish()
+    }
+}
+
+/// Maps a sled error to an mcp-kv error of `op`. sled's messages describe the failure (an I/O
+/// error, a file offset), never stored keys or values.
+pub(crate) fn sled_error(op: Operation, e: sled::Error) -> Error {
+    let (kind, context) = match &e {
+        sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => (
+            ErrorKind::Unavailable,
+            "the database is open in another process (sled allows one process per database)",
+        ),
+        sled::Error::Io(_) => (ErrorKind::Backend, "sled I/O error"),
+        sled::Error::Corruption { .. } => (ErrorKind::Corrupted, "sled found corrupted data"),
+        sled::Error::Unsupported(_) => (ErrorKind::Unsupported, "sled does not support this use"),
+        _ => (ErrorKind::Backend, "sled failed"),
+    };
+    Error::new(kind, context)
+        .with_operation(op)
+        .with_backend(BACKEND)
+        .with_source(e)
+}
+
+/// A blocking task that did not finish (panicked or cancelled at runtime shutdown).
+fn task_failed(op: Operation) -> Error {
+    Error::new(ErrorKind::Backend, "a blocking sled task did not finish")
+        .with_operation(op)
+        .with_backend(BACKEND)
+}
+
+/// Tags an error from the rules or the decoder with the operation and the backend.
+fn tag(op: Operation) -> impl Fn(Error) -> Error {
+    move |e| e.with_operation(op).with_backend(BACKEND)
+}
+
+/// The caller's value out of sled's stored bytes.
+fn value_bytes(stored: IVec, offset: usize) -> Bytes {
+    if stored.len() - offset <= COPY_THRESHOLD {
+        Bytes::copy_from_slice(&stored[offset..])
+    } else {
+        Bytes::from_owner(stored).slice(offset..)
+    }
+}
+
+impl SledStore {
+    /// A builder: path, clock, durability, sweeper, flush interval.
+    pub fn builder() -> SledStoreBuilder {
+        SledStoreBuilder::default()
+    }
+
+    /// Opens (or creates) the database at `path` with the default settings.
+    pub fn open(path: impl AsRef<Path>) -> Result<SledStore> {
+        Self::builder().path(path).open()
+    }
+
+    /// A temporary database (under `/dev/shm` on Linux), deleted when the last clone of the
+    /// store is dropped. Not persistent.
+    pub fn temporary() -> Result<SledStore> {
+        Self::builder().open()
+    }
+
+    /// The underlying sled database, for inspection, export and tests. Bytes written through it
+    /// bypass the layout described in [`encoding`](crate::encoding) and read back as
+    /// [`ErrorKind::Corrupted`] if they do not follow it.
+    pub fn db(&self) -> &sled::Db {
+        &self.inner.db
+    }
+
+    pub(crate) fn from_parts(
+        db: sled::Db,
+        config: SledStoreBuilder,
+        persistent: bool,
+    ) -> Result<Self> {
+        let mut caps = Capabilities::default().with_atomic(true);
+        caps.enumerate = true;
+        caps.persistent = persistent;
+        caps.distributed = false;
+        caps.native_ttl = false;
+        caps.max_value_bytes = config.max_value_bytes;
+        let inner = Arc::new(Inner {
+            db,
+            clock: config.clock,
+            durability: config.durability,
+            caps,
+            path: config.path,
+            closed: AtomicBool::new(false),
+            sweeper: Mutex::new(None),
+        });
+        if let Some(interval) = config.sweep_interval {
+            let sweeper = Sweeper::start(Arc::downgrade(&inner), interval).map_err(|e| {
+                Error::new(ErrorKind::Backend, "could not start the sweeper thread")
+                    .with_operation(Operation::Open)
+                    .with_backend(BACKEND)
+                    .with_source(e)
+            })?;
+            *inner.sweeper.lock() = Some(sweeper);
+        }
+        Ok(SledStore { inner })
+    }
+
+    fn db_open(&self, op: Operation) -> Result<&sled::Db> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(Error::new(ErrorKind::Unavailable, "the store is closed")
+                .set_temporary(false)
+                .with_operation(op)
+                .with_backend(BACKEND));
+        }
+        Ok(&self.inner.db)
+    }
+
+    fn now(&self) -> u64 {
+        self.inner.clock.now_millis()
+    }
+
+    /// After a write: flushes sled's log when the durability setting asks for it.
+    async fn settle(&self, op: Operation, wrote: bool) -> Result<()> {
+        if wrote && self.inner.durability == Durability::Flush {
+            self.flush(op).await?;
+        }
+        Ok(())
+    }
+
+    /// Flushes (and fsyncs) sled's log without blocking an async worker thread.
+    ///
+    /// Not sled's `flush_async`: in sled 0.34 concurrent `flush_async` calls deadlock (sled
+    /// issues #1241 and #1308 — every sled I/O thread blocks in a flush waiting for a log write
+    /// queued behind them on the same pool; reproduced here with 8 concurrent writers). The
+    /// blocking `flush` runs on Tokio's blocking pool instead, so sled's own pool stays free for
+    /// the log writes.
+    async fn flush(&self, op: Operation) -> Result<()> {
+        let db = self.inner.db.clone();
+        let flushed = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => runtime
+                .spawn_blocking(move || db.flush())
+                .await
+                .map_err(|_| task_failed(op))?,
+            Err(_) => db.flush(),
+        };
+        flushed.map(drop).map_err(|e| sled_error(op, e))
+    }
+
+    /// The stored entry of `key` if it is live at `now`: `(stored bytes, header length,
+    /// expires_at)`.
+    fn live(
+        &self,
+        op: Operation,
+        key: &[u8],
+        now: u64,
+    ) -> Result<Option<(IVec, usize, Option<u64>)>> {
+        let db = self.db_open(op)?;
+        let Some(stored) = db.get(key).map_err(|e| sled_error(op, e))? else {
+            return Ok(None);
+        };
+        let decoded = decode_value(&stored).map_err(tag(op))?;
+        if !is_live(decoded.expires_at, now) {
+            return Ok(None);
+        }
+        let (offset, at) = (decoded.offset, decoded.expires_at);
+        Ok(Some((stored, offset, at)))
+    }
+
+    /// The compare-and-swap loop under every atomic operation: `decide` looks at the current
+    /// stored bytes and either answers or names the bytes to write; the write happens only if
+    /// the stored bytes are still the ones `decide` saw, otherwise `decide` runs again on the
+    /// new ones. Linearizable per key. Returns the answer and whether anything was written.
+    fn cas_loop<T>(
+        &self,
+        op: Operation,
+        key: &[u8],
+        mut decide: impl FnMut(Option<&IVec>) -> Result<Step<T>>,
+    ) -> Result<(T, bool)> {
+        let db = self.db_open(op)?;
+        let mut current = db.get(key).map_err(|e| sled_error(op, e))?;
+        loop {
+            match decide(current.as_ref())? {
+                Step::Done(answer) => return Ok((answer, false)),
+                Step::Write(new, answer) => {
+                    match db
+                        .compare_and_swap(key, current.as_ref(), new)
+                        .map_err(|e| sled_error(op, e))?
+                    {
+                        Ok(()) => return Ok((answer, true)),
+                        Err(conflict) => current = conflict.current,
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Decodes the live value of stored bytes at `now` (`None`: absent or expired).
+fn live_value(op: Operation, stored: Option<&IVec>, now: u64) -> Result<Option<&[u8]>> {
+    let Some(stored) = stored else {
+        return Ok(None);
+    };
+    let decoded = decode_value(stored).map_err(tag(op))?;
+    Ok(is_live(decoded.expires_at, now).then_some(decoded.value))
+}
+
+#[async_trait]
+impl KvStore for SledStore {
+    fn capabilities(&self) -> Capabilities {
+        self.inner.caps
+    }
+
+    async fn get(&self, collection: &str, key: &str) -> Result<Option<Bytes>> {
+        let op = Operation::Get;
+        rules::check_name(collection, key).map_err(tag(op))?;
+        let live = self.live(op, &encode_pair(collection, key), self.now())?;
+        Ok(live.map(|(stored, offset, _)| value_bytes(stored, offset)))
+    }
+
+    async fn get_entry(&self, collection: &str, key: &str) -> Result<Option<Entry>> {
+        let op = Operation::GetEntry;
+        rules::check_name(collection, key).map_err(tag(op))?;
+        let now = self.now();
+        let live = self.live(op, &encode_pair(collection, key), now)?;
+        Ok(live.map(|(stored, offset, at)| Entry {
+            value: value_bytes(stored, offset),
+            ttl: remaining(at, now),
+        }))
+    }
+
+    async fn put(
+        &self,
+        collection: &str,
+        key: &str,
+        value: Bytes,
+        ttl: Option<Duration>,
+    ) -> Result<()> {
+        let op = Operation::Put;
+        rules::check_put(&self.inner.caps, collection, key, value.len(), ttl).map_err(tag(op))?;
+        let db = self.db_open(op)?;
+        let stored = encode_ivec(&value, expires_at(self.now(), ttl));
+        db.insert(encode_pair(collection, key), stored)
+            .map_err(|e| sled_error(op, e))?;
+        self.settle(op, true).await
+    }
+
+    async fn delete(&self, collection: &str, key: &str) -> Result<bool> {
+        let op = Operation::Delete;
+        rules::check_name(collection, key).map_err(tag(op))?;
+        let db = self.db_open(op)?;
+        let now = self.now();
+        let old = db
+            .remove(encode_pair(collection, key))
+            .map_err(|e| sled_error(op, e))?;
+        // An entry whose header does not decode counts as live: it was there, now it is gone.
+        let was_live = old
+            .as_deref()
+            .is_some_and(|old| decode_expiry(old).map_or(true, |at| is_live(at, now)));
+        self.settle(op, old.is_some()).await?;
+        Ok(was_live)
+    }
+
+    async fn get_many(&self, collection: &str, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
+        let op = Operation::GetMany;
+        rules::check_keys(&self.inner.caps, collection, keys).map_err(tag(op))?;
+        let now = self.now();
+        keys.iter()
+            .map(|key| {
+                let live = self.live(op, &encode_pair(collection, key), now)?;
+                Ok(live.map(|(stored, offset, _)| value_bytes(stored, offset)))
+            })
+            .collect()
+    }
+
+    async fn get_entries(&self, collection: &str, keys: &[&str]) -> Result<Vec<Option<Entry>>> {
+        let op = Operation::GetEntries;
+        rules::check_keys(&self.inner.caps, collection, keys).map_err(tag(op))?;
+        let now = self.now();
+        keys.iter()
+            .map(|key| {
+                let live = self.live(op, &encode_pair(collection, key), now)?;
+                Ok(live.map(|(stored, offset, at)| Entry {
+                    value: value_bytes(stored, offset),
+                    ttl: remaining(at, now),
+                }))
+            })
+            .collect()
+    }
+
+    async fn put_many(
+        &self,
+        collection: &str,
+        entries: Vec<(String, Bytes)>,
+        ttl: Option<Duration>,
+    ) -> Result<()> {
+        let op = Operation::PutMany;
+        rules::check_entries(&self.inner.caps, collection, &entries, ttl).map_err(tag(op))?;
+        let db = self.db_open(op)?;
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let at = expires_at(self.now(), ttl);
+        // Inserts of one batch apply in order: the last duplicate of a key wins.
+        let mut batch = sled::Batch::default();
+        for (key, value) in &entries {
+            batch.insert(encode_pair(collection, key), encode_ivec(value, at));
+        }
+        db.apply_batch(batch).map_err(|e| sled_error(op, e))?;
+        self.settle(op, true).await
+    }
+
+    async fn delete_many(&self, collection: &str, keys: &[&str]) -> Result<u64> {
+        let op = Operation::DeleteMany;
+        rules::check_keys(&self.inner.caps, collection, keys).map_err(tag(op))?;
+        let db = self.db_open(op)?;
+        let now = self.now();
+        let (mut removed, mut wrote) = (0, false);
+        for key in keys {
+            // A duplicate finds nothing the second time: distinct live keys are counted once.
+            let old = db
+                .remove(encode_pair(collection, key))
+                .map_err(|e| sled_error(op, e))?;
+            if let Some(old) = old {
+                wrote = true;
+                if decode_expiry(&old).map_or(true, |at| is_live(at, now)) {
+                    removed += 1;
+                }
+            }
+        }
+        self.settle(op, wrote).await?;
+        Ok(removed)
+    }
+
+    async fn put_if_absent(
+        &self,
+        collection: &str,
+        key: &str,
+        value: Bytes,
+        ttl: Option<Duration>,
+    ) -> Result<bool> {
+        let op = Operation::PutIfAbsent;
+        rules::check_put(&self.inner.caps, collection, key, value.len(), ttl).map_err(tag(op))?;
+        let now = self.now();
+        let new = encode_ivec(&value, expires_at(now, ttl));
+        let (stored, wrote) = self.cas_loop(op, &encode_pair(collection, key), |current| {
+            // An expired entry counts as absent: it is replaced from its exact old bytes.
+            Ok(match live_value(op, current, now)? {
+                Some(_) => Step::Done(false),
+                None => Step::Write(Some(new.clone()), true),
+            })
+        })?;
+        self.settle(op, wrote).await?;
+        Ok(stored)
+    }
+
+    async fn take(&self, collection: &str, key: &str) -> Result<Option<Bytes>> {
+        let op = Operation::Take;
+        rules::check_name(collection, key).map_err(tag(op))?;
+        let now = self.now();
+        let (taken, wrote) = self.cas_loop(op, &encode_pair(collection, key), |current| {
+            Ok(match live_value(op, current, now)? {
+                Some(value) => Step::Write(None, Some(Bytes::copy_from_slice(value))),
+                None => Step::Done(None),
+            })
+        })?;
+        self.settle(op, wrote).await?;
+        Ok(taken)
+    }
+
+    async fn compare_and_swap(
+        &self,
+        collection: &str,
+        key: &str,
+        current: Option<&[u8]>,
+        new: Option<Bytes>,
+        ttl: Option<Duration>,
+    ) -> Result<bool> {
+        let op = Operation::CompareAndSwap;
+        rules::check_name(collection, key).map_err(tag(op))?;
+        rules::check_ttl(ttl).map_err(tag(op))?;
+        if let Some(new) = &new {
+            rules::check_value(new.len(), self.inner.caps.max_value_bytes).map_err(tag(op))?;
+        }
+        let now = self.now();
+        let new = new.map(|v| encode_ivec(&v, expires_at(now, ttl)));
+        let (swapped, wrote) = self.cas_loop(op, &encode_pair(collection, key), |stored| {
+            Ok(if live_value(op, stored, now)? == current {
+                Step::Write(new.clone(), true)
+            } else {
+                Step::Done(false)
+            })
+        })?;
+        self.settle(op, wrote).await?;
+        Ok(swapped)
+    }
+
+    async fn touch(&self, collection: &str, key: &str, ttl: Option<Duration>) -> Result<bool> {
+        let op = Operation::Touch;
+        rules::check_name(collection, key).map_err(tag(op))?;
+        rules::check_ttl(ttl).map_err(tag(op))?;
+        let now = self.now();
+        let at = expires_at(now, ttl);
+        let (touched, wrote) = self.cas_loop(op, &encode_pair(collection, key), |current| {
+            Ok(match live_value(op, current, now)? {
+                Some(value) => Step::Write(Some(encode_ivec(value, at)), true),
+                None => Step::Done(false),
+            })
+        })?;
+        self.settle(op, wrote).await?;
+        Ok(touched)
+    }
+
+    async fn keys(&self, collection: &str, cursor: Option<Cursor>, limit: usize) -> Result<Page> {
+        let op = Operation::Keys;
+        rules::check_collection(collection).map_err(tag(op))?;
+        rules::check_limit(limit).map_err(tag(op))?;
+        let db = self.db_open(op)?;
+        let now = self.now();
+        let prefix = collection_prefix(collection);
+        let start = match &cursor {
+            None => Bound::Included(prefix.clone()),
+            Some(after) => Bound::Excluded(encode_pair(collection, after.as_str())),
+        };
+        let end = prefix_successor(&prefix).map_or(Bound::Unbounded, Bound::Excluded);
+        let mut page = Page::default();
+        for item in db.range::<Vec<u8>, _>((start, end)) {
+            let (name, stored) = item.map_err(|e| sled_error(op, e))?;
+            // Expired entries are skipped; an entry whose header does not decode is listed (its
+            // `get` reports it Corrupted), so damage is visible rather than hidden.
+            if decode_expiry(&stored).is_ok_and(|at| !is_live(at, now)) {
+                continue;
+            }
+            if page.keys.len() == limit {
+                page.next = page.keys.last().map(Cursor::new);
+                break;
+            }
+            page.keys
+                .push(decode_key_after_prefix(&name, prefix.len()).map_err(tag(op))?);
+        }
+        Ok(page)
+    }
+
+    async fn collections(&self) -> Result<Vec<String>> {
+        let op = Operation::Collections;
+        let db = self.db_open(op)?;
+        let mut names = Vec::new();
+        let mut from = Bound::Unbounded;
+        // One seek per collection: read the first key at or after `from`, then jump past its
+        // collection's prefix range.
+        while let Some(item) = db.range::<Vec<u8>, _>((from, Bound::Unbounded)).next() {
+            let (name, _) = item.map_err(|e| sled_error(op, e))?;
+            let (collection, prefix_len) = decode_collection(&name).map_err(tag(op))?;
+            names.push(collection);
+            match prefix_successor(&name[..prefix_len]) {
+                Some(next) => from = Bound::Included(next),
+                None => break,
+            }
+        }
+        Ok(names)
+    }
+
+    async fn clear(&self, collection: &str) -> Result<u64> {
+        let op = Operation::Clear;
+        rules::check_collection(collection).map_err(tag(op))?;
+        let db = self.db_open(op)?;
+        let mut removed = 0u64;
+        loop {
+            let mut batch = sled::Batch::default();
+            let mut n = 0usize;
+            for item in db
+                .scan_prefix(collection_prefix(collection))
+                .keys()
+                .take(CLEAR_CHUNK)
+            {
+                batch.remove(item.map_err(|e| sled_error(op, e))?);
+                n += 1;
+            }
+            if n == 0 {
+                break;
+            }
+            db.apply_batch(batch).map_err(|e| sled_error(op, e))?;
+            removed += n as u64;
+        }
+        self.settle(op, removed > 0).await?;
+        Ok(removed)
+    }
+
+    async fn cull(&self) -> Result<u64> {
+        let op = Operation::Cull;
+        self.db_open(op)?;
+        // A full scan: off the async worker threads when a tokio runtime is there.
+        let inner = self.inner.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => runtime
+                .spawn_blocking(move || inner.cull_sync())
+                .await
+                .map_err(|_| task_failed(op))?,
+            Err(_) => inner.cull_sync(),
+        }
+    }
+
+    async fn close(&self) -> Result<()> {
+        if self.inner.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let sweeper = self.inner.sweeper.lock().take();
+        if let Some(sweeper) = sweeper {
+            sweeper.stop();
+        }
+        self.flush(Operation::Close).await
+    }
+}
+
+impl Inner {
+    /// Removes every expired entry, each only if its stored bytes are unchanged since they were
+    /// read (a concurrent rewrite wins). Entries whose header does not decode are left alone.
+    /// Stops early when the store is closed.
+    fn cull_sync(&self) -> Result<u64> {
+        let op = Operation::Cull;
+        let now = self.clock.now_millis();
+        let mut culled = 0;
+        for item in self.db.iter() {
+            if self.closed.load(Ordering::Relaxed) {
+                break;
+            }
+            let (name, stored) = item.map_err(|e| sled_error(op, e))?;
+            if decode_expiry(&stored).is_ok_and(|at| !is_live(at, now))
+                && self
+                    .db
+                    .compare_and_swap(&name, Some(&stored), None::<IVec>)
+                    .map_err(|e| sled_error(op, e))?
+                    .is_ok()
+            {
+                culled += 1;
+            }
+        }
+        if culled > 0 && self.durability == Durability::Flush {
+            self.db.flush().map_err(|e| sled_error(op, e))?;
+        }
+        Ok(culled)
+    }
+}
+
+impl Sweeper {
+    /// Starts the sweeper thread; it holds only a weak handle, so dropping the store stops it.
+    fn start(inner: Weak<Inner>, interval: Duration) -> std::io::Result<Sweeper> {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let handle = std::thread::Builder::new()
+            .name("mcp-kv-sled-sweeper".into())
+            .spawn(move || loop {
+                match stopped.recv_timeout(interval) {
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+                }
+                let Some(inner) = inner.upgrade() else { return };
+                if inner.closed.load(Ordering::Acquire) {
+                    return;
+                }
+                // A failed sweep is retried at the next tick; reads hide expired entries anyway.
+                let _ = inner.cull_sync();
+            })?;
+        Ok(Sweeper { stop, handle })
+    }
+
+    /// Stops the thread and waits for it (a sweep in progress notices `closed` and ends early).
+    fn stop(self) {
+        drop(self.stop);
+        let _ = self.handle.join();
+    }
+}
