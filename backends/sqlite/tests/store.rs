@@ -301,6 +301,8 @@ async fn statements_use_the_indexes() {
             .collect::<Vec<_>>()
             .join("; ")
     };
+    let page_size: i64 = raw.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+    assert_eq!(page_size, 8192, "new files get 8 KiB pages");
     let t = DEFAULT_TABLE;
     let cull = plan(&format!("DELETE FROM {t} WHERE expires_at < 5"));
     assert!(cull.contains(&format!("{t}_expires_at")), "cull: {cull}");
