@@ -88,6 +88,17 @@
 //!
 //! [`ResponseCache::stats`] gives, per method: hits, misses, coalesced waits, stores, skips,
 //! errors, store errors and bypassed requests — relaxed atomics, no lock.
+//!
+//! ## rmcp (features `rmcp`, `rmcp-auth`)
+//!
+//! `rmcp::CachingHandler` wraps any rmcp `ServerHandler` (rmcp 3.11) and serves the six
+//! methods above through the cache, honouring rmcp's `ttl_ms` / `cache_scope` hints;
+//! `rmcp::KvSessionStore` is rmcp's streamable-HTTP `SessionStore` on a `KvStore` (idle TTL),
+//! so sessions survive restarts and move between replicas; with `rmcp-auth`,
+//! `KvCredentialStore` / `KvStateStore` serve rmcp's OAuth client. `examples/mcp_server.rs` is a
+//! complete streamable-HTTP server on axum (bearer tokens verified with mcp-kv-oauth, state on
+//! SQLite or Redis); `tests/e2e_*.rs` drive it as a process with the rmcp client and the
+//! official Python SDK.
 
 #![forbid(unsafe_code)]
 
