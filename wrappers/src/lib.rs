@@ -97,6 +97,7 @@ pub mod encryption;
 pub mod fallback;
 mod hook;
 pub mod namespace;
+mod passthrough;
 pub mod read_only;
 pub mod retry;
 pub mod routing;

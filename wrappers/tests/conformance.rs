@@ -126,25 +126,6 @@ async fn realistic_stack_over_memory() {
     assert!(stats.snapshot().total().calls > 1000);
 }
 
-/// The same stack over the real (system) clock, cases running concurrently. Values are
-/// limited to 1 MiB so that the largest-value cases (encrypted in a debug build) do not starve
-/// the real-time TTL cases on a loaded machine.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn realistic_stack_over_memory_real_time() {
-    let store = StoreBuilder::new(MemoryStore::builder().max_value_bytes(1 << 20).build())
-        .namespace("tenant")
-        .compress(CompressionConfig::new().threshold(64))
-        .encrypt(Keyring::new(EncryptionKey::generate(1)))
-        .statistics()
-        .build()
-        .unwrap();
-    Suite::new("stack over memory (real time)")
-        .concurrency(4)
-        .run(store)
-        .await
-        .assert_passed();
-}
-
 /// namespace → compression → encryption → statistics → SQLite (file, manual clock).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn realistic_stack_over_sqlite() {
@@ -167,5 +148,8 @@ async fn realistic_stack_over_sqlite() {
     run("stack over sqlite", clock, store.clone()).await;
     assert!(stats.snapshot().total().calls > 1000);
     store.close().await.unwrap();
-    assert!(sqlite.get("tenant:x", "k").await.is_err(), "close reached the backend");
+    assert!(
+        sqlite.get("tenant:x", "k").await.is_err(),
+        "close reached the backend"
+    );
 }
