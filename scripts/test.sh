@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite of mcp-kv: starts the real services the tests need (a Redis server and
 # a 3-master Redis Cluster on loopback ports of their own, a local DynamoDB-compatible
-# endpoint), runs every test and doctest of the workspace with all features, and stops the
-# services at the end — also on failure or Ctrl-C.
+# endpoint, and the official Python MCP SDK client for the end-to-end tests), checks that
+# each backend feature of the facade compiles alone, runs every test and doctest of the
+# workspace with all features, and stops the services at the end — also on failure or Ctrl-C.
 #
 # With CI=true a service that cannot be started is a failure, never a skip. Without it, the
 # tests of a missing service print a loud SKIPPED line and pass.
@@ -11,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SERVICES=(redis dynamodb)
+SERVICES=(redis dynamodb e2e-python)
 mkdir -p .services
 : > .services/env
 
@@ -46,6 +47,12 @@ source .services/env
 set +a
 echo "==> services:"
 sed 's/^export /  /' .services/env | sed -E 's#(://[^:/@]*:)[^@]*@#\1***@#'
+
+# Each backend feature of the facade compiles alone.
+for feature in memory sqlite sled redis redis-cluster dynamodb; do
+    echo "==> cargo check -p mcp-kv --no-default-features --features $feature"
+    cargo check -q -p mcp-kv --no-default-features --features "$feature"
+done
 
 echo "==> cargo test --workspace --all-features"
 cargo test --workspace --all-features --no-fail-fast "$@"
