@@ -5,8 +5,10 @@
 //!   are paid for on both sides;
 //! - `openkeyv` — openkeyv 0.4's memory store (the Rust port of py-key-value).
 //!
-//! 10k keys, 1 KiB values (four rotating values in writes), one collection. Read groups read
-//! entries written with a 1 h TTL, so expiry is checked on every side.
+//! 10k keys, 1 KiB values (one buffer per key when preloaded, four rotating values in writes),
+//! one collection. Read groups read entries written with a 1 h TTL, so expiry is checked on
+//! every side. Groups run in order on one fixture, so later groups read what earlier write
+//! groups wrote.
 //!
 //! Run: `cargo bench --bench memory -- --warm-up-time 1 --measurement-time 3`
 
@@ -29,7 +31,7 @@ const VALUE_BYTES: usize = 1024;
 const COLL: &str = "bench";
 const BATCH: usize = 100;
 const READ_TTL: Duration = Duration::from_secs(3600);
-const WRITE_TTL: Duration = Duration::from_secs(60);
+const WRITE_TTL: Duration = Duration::from_secs(1800); // outlives the run: reads stay hits
 
 /// A moka value with its own TTL.
 #[derive(Clone)]
@@ -93,7 +95,8 @@ impl Fixture {
                 batches,
             };
             for (i, key) in fixture.keys.iter().enumerate() {
-                let v = fixture.values[i % 4].clone();
+                // One buffer per key (shared by the three stores), as real data would be.
+                let v = Bytes::from(vec![(i % 251) as u8; VALUE_BYTES]);
                 fixture
                     .ours
                     .put(COLL, key, v.clone(), Some(READ_TTL))
