@@ -221,7 +221,10 @@ async fn wait_until(mut cond: impl FnMut() -> bool) {
 async fn large_batches_match_single_reads() {
     let clock = ManualClock::new();
     for store in [
-        MemoryStore::builder().clock(clock.clone()).shards(8).build(),
+        MemoryStore::builder()
+            .clock(clock.clone())
+            .shards(8)
+            .build(),
         MemoryStore::builder()
             .clock(clock.clone())
             .max_entries_per_collection(1000)
@@ -229,7 +232,10 @@ async fn large_batches_match_single_reads() {
     ] {
         for n in 0..300 {
             let ttl = (n % 5 == 0).then_some(Duration::from_millis(10));
-            store.put("c", &format!("k{n}"), b(&n.to_string()), ttl).await.unwrap();
+            store
+                .put("c", &format!("k{n}"), b(&n.to_string()), ttl)
+                .await
+                .unwrap();
         }
         clock.advance(Duration::from_millis(11));
         // Present, expired, missing and duplicate keys, in scrambled order.
@@ -241,9 +247,16 @@ async fn large_batches_match_single_reads() {
         for (i, key) in refs.iter().enumerate() {
             let single = store.get("c", key).await.unwrap();
             assert_eq!(many[i], single, "{key}");
-            assert_eq!(entries[i].as_ref().map(|e| e.value.clone()), single, "{key}");
+            assert_eq!(
+                entries[i].as_ref().map(|e| e.value.clone()),
+                single,
+                "{key}"
+            );
         }
         let live = |k: &&&str| k[1..].parse::<u32>().is_ok_and(|n| n < 300 && n % 5 != 0);
-        assert_eq!(many.iter().flatten().count(), refs.iter().filter(live).count());
+        assert_eq!(
+            many.iter().flatten().count(),
+            refs.iter().filter(live).count()
+        );
     }
 }
