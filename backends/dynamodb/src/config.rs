@@ -398,7 +398,12 @@ mod tests {
         let dbg = format!("{c:?}");
         assert!(!dbg.contains("s3cr3t"), "{dbg}");
         assert!(!dbg.contains("AKIAEXAMPLE"), "{dbg}");
-        // Unencoded endpoints work too.
+        // `+` is kept (AWS secrets contain it); unencoded endpoints work too.
+        let c = DynamoConfig::from_url(
+            "dynamodb://tbl?access_key_id=AK&secret_access_key=a+b/c&region=us-east-1",
+        )
+        .unwrap();
+        assert_eq!(c.credentials.unwrap().secret_access_key, "a+b/c");
         let c = DynamoConfig::from_url("dynamodb://tbl?endpoint=http://127.0.0.1:8000").unwrap();
         assert_eq!(c.endpoint.as_deref(), Some("http://127.0.0.1:8000"));
     }
