@@ -78,11 +78,6 @@ async fn conformance_manual_clock() {
         .manual_clock(clock)
         // Races do not depend on the clock and run 200 rounds in the real-time suite.
         .race_rounds(50)
-        .skip(
-            SESSION_CASE,
-            "Session times its refreshes with Instant (real time), not the injected manual \
-             clock; runs under the system clock (conformance_real_time)",
-        )
         .run(Arc::new(store.clone()))
         .await;
     store.delete_table().await.expect("delete table");
