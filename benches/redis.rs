@@ -1,4 +1,414 @@
-//! Placeholder: the redis benchmark lands with its issue.
-fn main() {
-    eprintln!("benchmark not written yet");
+//! The Redis backend side by side with the raw `redis` crate doing the same commands on the
+//! same kind of connection, and with openkeyv 0.4's Redis store, against one real server
+//! (`MCP_KV_REDIS_URL`, started by `scripts/redis.sh start`).
+//!
+//! - `mcp-kv` — our `RedisStore` through `Arc<dyn KvStore>`: name checks, key encoding,
+//!   per-call deadline and error mapping included;
+//! - `raw-redis` — a `redis::aio::ConnectionManager` (redis 1.x) with the same timeouts, sending
+//!   the bare commands on pre-built keys: `GET`, `MGET` of 100, `SET … PX`, one pipeline of 100
+//!   `SET … PX`;
+//! - `openkeyv` — openkeyv 0.4's `RedisStore` (its own redis 0.29 `ConnectionManager`): values
+//!   in its envelope, `put` through a Lua script that also appends to a change stream,
+//!   `put_many` a loop of `put`s.
+//!
+//! 1 000 keys, 128-byte values (four rotating values in writes), one collection. A
+//! single-threaded Tokio runtime drives every client.
+//!
+//! For repeatable figures pin the client and the server to one core (round trips swing
+//! between ~18 and ~60 µs across cores on these VMs):
+//!
+//! ```sh
+//! scripts/redis.sh start && source .services/env
+//! taskset -cp 0 "$(cat .services/redis/standalone.pid)"
+//! taskset -c 0 cargo bench --bench redis --features redis -- --warm-up-time 1 --measurement-time 3
+//! ```
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use mcp_kv_core::KvStore;
+use mcp_kv_redis::{RedisConfig, RedisStore};
+use openkeyv::AsyncKeyValue;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::runtime::Runtime;
+
+const KEYS: usize = 1000;
+const VALUE_BYTES: usize = 128;
+const COLL: &str = "bench";
+const BATCH: usize = 100;
+const TTL: Duration = Duration::from_secs(300);
+const PREFIX: &str = "mcp-kv-bench:";
+
+struct Fixture {
+    ours: Arc<dyn KvStore>,
+    raw: ConnectionManager,
+    okv: openkeyv::store::redis::RedisStore,
+    keys: Vec<String>,
+    /// The keys as our store encodes them, for the raw client.
+    raw_keys: Vec<Vec<u8>>,
+    values: Vec<Bytes>,
 }
+
+fn key(i: usize) -> String {
+    format!("key-{i:05}")
+}
+
+async fn fixture(url: &str) -> Fixture {
+    let config = RedisConfig::builder()
+        .url(url)
+        .prefix(PREFIX)
+        .build()
+        .expect("config");
+    let store = RedisStore::connect(config.clone()).await.expect("connect");
+    // The raw twin: same connection kind, same timeouts as the store's defaults.
+    let raw = redis::Client::open(url)
+        .expect("url")
+        .get_connection_manager_with_config(
+            ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(config.connect_timeout()))
+                .set_response_timeout(Some(config.timeout()))
+                .set_number_of_retries(2)
+                .set_min_delay(Duration::from_millis(20))
+                .set_max_delay(Duration::from_millis(200)),
+        )
+        .await
+        .expect("raw connect");
+    let okv = openkeyv::store::redis::RedisStore::new(url)
+        .await
+        .expect("openkeyv connect");
+    let keys: Vec<String> = (0..KEYS).map(key).collect();
+    let raw_keys = keys
+        .iter()
+        .map(|k| mcp_kv_redis::encoding::CollectionKeys::new(PREFIX, COLL).key(k))
+        .collect();
+    let values: Vec<Bytes> = (0..4u8)
+        .map(|n| Bytes::from(vec![b'a' + n; VALUE_BYTES]))
+        .collect();
+    let ours: Arc<dyn KvStore> = Arc::new(store);
+    ours.clear(COLL).await.expect("clear");
+    for chunk in keys.chunks(BATCH) {
+        let entries = chunk
+            .iter()
+            .map(|k| (k.clone(), values[0].clone()))
+            .collect();
+        ours.put_many(COLL, entries, Some(TTL)).await.expect("load");
+    }
+    for k in &keys {
+        okv.put(
+            k,
+            openkeyv::Value::binary(values[0].clone()),
+            Some(COLL),
+            Some(TTL.as_secs_f64()),
+        )
+        .await
+        .expect("openkeyv load");
+    }
+    Fixture {
+        ours,
+        raw,
+        okv,
+        keys,
+        raw_keys,
+        values,
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let Ok(url) = std::env::var("MCP_KV_REDIS_URL") else {
+        eprintln!("SKIPPED redis bench: MCP_KV_REDIS_URL not set (scripts/redis.sh start && source .services/env)");
+        return;
+    };
+    let rt = Runtime::new_current_thread();
+    let f = rt.block_on(fixture(&url));
+    let ttl_ms = TTL.as_millis() as u64;
+    rt.block_on(interleaved(&f));
+
+    let mut g = c.benchmark_group("redis/get");
+    g.throughput(Throughput::Elements(1));
+    let mut i = 0usize;
+    g.bench_function("mcp-kv", |b| {
+        b.to_async(&rt).iter(|| {
+            i = (i + 1) % KEYS;
+            let (s, k) = (f.ours.clone(), &f.keys[i]);
+            async move { black_box(s.get(COLL, k).await.unwrap()) }
+        })
+    });
+    g.bench_function("raw-redis", |b| {
+        b.to_async(&rt).iter(|| {
+            i = (i + 1) % KEYS;
+            let (mut con, k) = (f.raw.clone(), &f.raw_keys[i]);
+            async move {
+                let v: Option<Vec<u8>> = redis::cmd("GET")
+                    .arg(k)
+                    .query_async(&mut con)
+                    .await
+                    .unwrap();
+                black_box(v.map(Bytes::from))
+            }
+        })
+    });
+    g.bench_function("openkeyv", |b| {
+        b.to_async(&rt).iter(|| {
+            i = (i + 1) % KEYS;
+            let (s, k) = (&f.okv, &f.keys[i]);
+            async move { black_box(s.get(k, Some(COLL)).await.unwrap()) }
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("redis/get_many_100");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    let mut w = 0usize;
+    let window = |w: usize| (w * BATCH) % KEYS..(w * BATCH) % KEYS + BATCH;
+    g.bench_function("mcp-kv", |b| {
+        b.to_async(&rt).iter(|| {
+            w += 1;
+            let s = f.ours.clone();
+            let keys: Vec<&str> = f.keys[window(w)].iter().map(String::as_str).collect();
+            async move { black_box(s.get_many(COLL, &keys).await.unwrap()) }
+        })
+    });
+    g.bench_function("raw-redis", |b| {
+        b.to_async(&rt).iter(|| {
+            w += 1;
+            let mut con = f.raw.clone();
+            let keys = &f.raw_keys[window(w)];
+            async move {
+                let v: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+                    .arg(keys)
+                    .query_async(&mut con)
+                    .await
+                    .unwrap();
+                black_box(
+                    v.into_iter()
+                        .map(|v| v.map(Bytes::from))
+                        .collect::<Vec<_>>(),
+                )
+            }
+        })
+    });
+    g.bench_function("openkeyv", |b| {
+        b.to_async(&rt).iter(|| {
+            w += 1;
+            let s = &f.okv;
+            let keys = f.keys[window(w)].to_vec();
+            async move { black_box(s.get_many(&keys, Some(COLL)).await.unwrap()) }
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("redis/put_ttl");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("mcp-kv", |b| {
+        b.to_async(&rt).iter(|| {
+            i = (i + 1) % KEYS;
+            let (s, k, v) = (f.ours.clone(), &f.keys[i], f.values[i % 4].clone());
+            async move { s.put(COLL, k, v, Some(TTL)).await.unwrap() }
+        })
+    });
+    g.bench_function("raw-redis", |b| {
+        b.to_async(&rt).iter(|| {
+            i = (i + 1) % KEYS;
+            let (mut con, k, v) = (f.raw.clone(), &f.raw_keys[i], &f.values[i % 4]);
+            async move {
+                let _: () = redis::cmd("SET")
+                    .arg(k)
+                    .arg(&v[..])
+                    .arg("PX")
+                    .arg(ttl_ms)
+                    .query_async(&mut con)
+                    .await
+                    .unwrap();
+            }
+        })
+    });
+    g.bench_function("openkeyv", |b| {
+        b.to_async(&rt).iter(|| {
+            i = (i + 1) % KEYS;
+            let (s, k) = (&f.okv, &f.keys[i]);
+            let v = openkeyv::Value::binary(f.values[i % 4].clone());
+            async move {
+                s.put(k, v, Some(COLL), Some(TTL.as_secs_f64()))
+                    .await
+                    .unwrap()
+            }
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("redis/put_many_100_ttl");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    g.bench_function("mcp-kv", |b| {
+        b.to_async(&rt).iter(|| {
+            w += 1;
+            let s = f.ours.clone();
+            let entries: Vec<(String, Bytes)> = f.keys[window(w)]
+                .iter()
+                .enumerate()
+                .map(|(j, k)| (k.clone(), f.values[(w + j) % 4].clone()))
+                .collect();
+            async move { s.put_many(COLL, entries, Some(TTL)).await.unwrap() }
+        })
+    });
+    g.bench_function("raw-redis", |b| {
+        b.to_async(&rt).iter(|| {
+            w += 1;
+            let mut con = f.raw.clone();
+            let mut pipe = redis::pipe();
+            for (j, k) in f.raw_keys[window(w)].iter().enumerate() {
+                pipe.cmd("SET")
+                    .arg(k)
+                    .arg(&f.values[(w + j) % 4][..])
+                    .arg("PX")
+                    .arg(ttl_ms)
+                    .ignore();
+            }
+            async move { pipe.exec_async(&mut con).await.unwrap() }
+        })
+    });
+    g.sample_size(10);
+    g.bench_function("openkeyv", |b| {
+        b.to_async(&rt).iter(|| {
+            w += 1;
+            let s = &f.okv;
+            let keys = f.keys[window(w)].to_vec();
+            let values: Vec<openkeyv::Value> = (0..BATCH)
+                .map(|j| openkeyv::Value::binary(f.values[(w + j) % 4].clone()))
+                .collect();
+            async move {
+                s.put_many(&keys, &values, Some(COLL), Some(TTL.as_secs_f64()))
+                    .await
+                    .unwrap()
+            }
+        })
+    });
+    g.finish();
+
+    rt.block_on(async {
+        let _ = f.ours.clear(COLL).await;
+        for k in &f.keys {
+            let _ = f.okv.delete(k, Some(COLL)).await;
+        }
+    });
+}
+
+/// Ours and raw alternating in short blocks, so load drifting on a shared machine hits both
+/// alike: prints the median block time of each and the ratio raw/ours (1.0 = no overhead).
+async fn interleaved(f: &Fixture) {
+    use std::time::Instant;
+    const BLOCKS: usize = 40;
+    const OPS: usize = 50;
+    let ttl_ms = TTL.as_millis() as u64;
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let window = |w: usize| (w * BATCH) % KEYS..(w * BATCH) % KEYS + BATCH;
+    for name in ["get", "get_many_100", "put_ttl", "put_many_100_ttl"] {
+        let (mut ours, mut raw) = (Vec::new(), Vec::new());
+        for block in 0..BLOCKS {
+            for side in [block % 2, 1 - block % 2] {
+                let t = Instant::now();
+                for n in 0..OPS {
+                    let i = (block * OPS + n) % KEYS;
+                    let w = block * OPS + n;
+                    let mut con = f.raw.clone();
+                    match (name, side) {
+                        ("get", 0) => drop(black_box(f.ours.get(COLL, &f.keys[i]).await.unwrap())),
+                        ("get", _) => {
+                            let v: Option<Vec<u8>> = redis::cmd("GET")
+                                .arg(&f.raw_keys[i])
+                                .query_async(&mut con)
+                                .await
+                                .unwrap();
+                            drop(black_box(v.map(Bytes::from)));
+                        }
+                        ("get_many_100", 0) => {
+                            let keys: Vec<&str> =
+                                f.keys[window(w)].iter().map(String::as_str).collect();
+                            drop(black_box(f.ours.get_many(COLL, &keys).await.unwrap()));
+                        }
+                        ("get_many_100", _) => {
+                            let v: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+                                .arg(&f.raw_keys[window(w)])
+                                .query_async(&mut con)
+                                .await
+                                .unwrap();
+                            drop(black_box(
+                                v.into_iter()
+                                    .map(|v| v.map(Bytes::from))
+                                    .collect::<Vec<_>>(),
+                            ));
+                        }
+                        ("put_ttl", 0) => f
+                            .ours
+                            .put(COLL, &f.keys[i], f.values[i % 4].clone(), Some(TTL))
+                            .await
+                            .unwrap(),
+                        ("put_ttl", _) => {
+                            let _: () = redis::cmd("SET")
+                                .arg(&f.raw_keys[i])
+                                .arg(&f.values[i % 4][..])
+                                .arg("PX")
+                                .arg(ttl_ms)
+                                .query_async(&mut con)
+                                .await
+                                .unwrap();
+                        }
+                        (_, 0) => {
+                            let entries: Vec<(String, Bytes)> = f.keys[window(w)]
+                                .iter()
+                                .enumerate()
+                                .map(|(j, k)| (k.clone(), f.values[(w + j) % 4].clone()))
+                                .collect();
+                            f.ours.put_many(COLL, entries, Some(TTL)).await.unwrap();
+                        }
+                        (_, _) => {
+                            let mut pipe = redis::pipe();
+                            for (j, k) in f.raw_keys[window(w)].iter().enumerate() {
+                                pipe.cmd("SET")
+                                    .arg(k)
+                                    .arg(&f.values[(w + j) % 4][..])
+                                    .arg("PX")
+                                    .arg(ttl_ms)
+                                    .ignore();
+                            }
+                            pipe.exec_async(&mut con).await.unwrap();
+                        }
+                    }
+                }
+                let per_op = t.elapsed().as_secs_f64() * 1e6 / OPS as f64;
+                if side == 0 {
+                    ours.push(per_op)
+                } else {
+                    raw.push(per_op)
+                }
+            }
+        }
+        let (o, r) = (median(ours), median(raw));
+        println!(
+            "interleaved redis/{name}: mcp-kv {o:.1} µs, raw-redis {r:.1} µs, raw/mcp-kv = {:.3}",
+            r / o
+        );
+    }
+}
+
+/// A single-threaded runtime (client and connection tasks on one core when pinned).
+trait CurrentThread {
+    fn new_current_thread() -> Runtime;
+}
+
+impl CurrentThread for Runtime {
+    fn new_current_thread() -> Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -77,12 +77,12 @@ impl Conn {
     /// Runs `cmd` on the node that owns `slot` (standalone: the one server). For commands
     /// without a key, such as `SCAN`.
     pub(crate) async fn query_slot(&mut self, cmd: Cmd, slot: u16) -> redis::RedisResult<Value> {
+        let _ = slot; // only a cluster routes by slot
         match self {
             Conn::Standalone(c) => cmd.query_async(c).await,
             #[cfg(feature = "cluster")]
             Conn::Cluster(c) => {
                 use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
-                let _ = slot;
                 let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(
                     Route::new(slot, SlotAddr::Master),
                 ));

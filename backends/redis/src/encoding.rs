@@ -111,6 +111,14 @@ impl CollectionKeys {
         out
     }
 
+    /// Writes the full Redis key of `key` into `buf` (cleared first), to reuse one buffer
+    /// across a batch.
+    pub fn write_key(&self, buf: &mut Vec<u8>, key: &str) {
+        buf.clear();
+        buf.extend_from_slice(&self.base);
+        buf.extend_from_slice(key.as_bytes());
+    }
+
     /// The common prefix of every key of the collection.
     pub fn base(&self) -> &[u8] {
         &self.base

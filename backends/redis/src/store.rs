@@ -355,8 +355,10 @@ impl KvStore for RedisStore {
         let mut conn = self.conn(OP)?;
         let ck = self.keys_of(collection);
         let mut c = cmd("MGET");
+        let mut buf = Vec::new();
         for key in keys {
-            c.arg(ck.key(key));
+            ck.write_key(&mut buf, key);
+            c.arg(&buf[..]);
         }
         let v: Value = self.run(OP, c.query_async(&mut conn)).await?;
         array_of(OP, v, keys.len())?
@@ -374,8 +376,10 @@ impl KvStore for RedisStore {
         let mut conn = self.conn(OP)?;
         let ck = self.keys_of(collection);
         let mut inv = GET_ENTRIES.prepare_invoke();
+        let mut buf = Vec::new();
         for key in keys {
-            inv.key(ck.key(key));
+            ck.write_key(&mut buf, key);
+            inv.key(&buf[..]);
         }
         let v: Value = self.run(OP, inv.invoke_async(&mut conn)).await?;
         array_of(OP, v, keys.len())?
@@ -400,9 +404,14 @@ impl KvStore for RedisStore {
         let ck = self.keys_of(collection);
         // One pipeline, in input order: the last duplicate wins.
         let mut pipe = redis::pipe();
+        let mut buf = Vec::new();
         for (key, value) in &entries {
-            pipe.add_command(Self::set_cmd(ck.key(key), value, ttl, false))
-                .ignore();
+            ck.write_key(&mut buf, key);
+            let c = pipe.cmd("SET").arg(&buf[..]).arg(&value[..]);
+            if let Some(ttl) = ttl {
+                c.arg("PX").arg(ttl_millis(ttl));
+            }
+            c.ignore();
         }
         self.run(OP, pipe.exec_async(&mut conn)).await
     }
@@ -420,8 +429,10 @@ impl KvStore for RedisStore {
         let mut conn = self.conn(OP)?;
         let ck = self.keys_of(collection);
         let mut c = cmd("UNLINK");
+        let mut buf = Vec::new();
         for key in distinct {
-            c.arg(ck.key(key));
+            ck.write_key(&mut buf, key);
+            c.arg(&buf[..]);
         }
         let v: Value = self.run(OP, c.query_async(&mut conn)).await?;
         Ok(u64::try_from(int_of(OP, v)?).unwrap_or(0))
