@@ -121,6 +121,87 @@ mod tests {
     use bytes::Bytes;
     use mcp_kv_core::KvStore;
 
+    use std::sync::{Arc, Mutex};
+
+    use ::tracing::field::{Field, Visit};
+    use ::tracing::span::{Attributes, Id, Record};
+    use ::tracing::{Event, Metadata, Subscriber};
+
+    /// Records every span field as `name=value` text.
+    #[derive(Clone, Default)]
+    struct Capture(Arc<Mutex<Vec<String>>>);
+
+    struct Fields<'a>(&'a Mutex<Vec<String>>);
+
+    impl Visit for Fields<'_> {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            if let Ok(mut v) = self.0.lock() {
+                v.push(format!("{}={:?}", field.name(), value));
+            }
+        }
+    }
+
+    impl Subscriber for Capture {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, span: &Attributes<'_>) -> Id {
+            span.record(&mut Fields(&self.0));
+            Id::from_u64(1)
+        }
+        fn record(&self, _: &Id, values: &Record<'_>) {
+            values.record(&mut Fields(&self.0));
+        }
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            event.record(&mut Fields(&self.0));
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    #[tokio::test]
+    async fn spans_carry_op_collection_outcome_latency_never_keys_or_values() {
+        let capture = Capture::default();
+        let _guard = ::tracing::subscriber::set_default(capture.clone());
+        let store = Tracing::new(store(), TracingConfig::default());
+        store
+            .put(
+                "tokens",
+                "KEY-alice",
+                Bytes::from_static(b"VALUE-secret"),
+                None,
+            )
+            .await
+            .unwrap();
+        store.get("tokens", "KEY-alice").await.unwrap();
+        assert!(store.get("", "KEY-bad").await.is_err());
+        let fields = capture.0.lock().unwrap().join(" ");
+        for needle in [
+            "op=\"put\"",
+            "op=\"get\"",
+            "collection=\"tokens\"",
+            "outcome=\"ok\"",
+            "outcome=\"invalid key\"",
+            "latency_us=",
+        ] {
+            assert!(fields.contains(needle), "{needle} missing in {fields}");
+        }
+        assert!(
+            !fields.contains("KEY-") && !fields.contains("VALUE-"),
+            "{fields}"
+        );
+
+        let hidden = Tracing::new(
+            store.inner().clone(),
+            TracingConfig::default().record_collections(false),
+        );
+        capture.0.lock().unwrap().clear();
+        hidden.get("tokens", "KEY-alice").await.unwrap();
+        let fields = capture.0.lock().unwrap().join(" ");
+        assert!(!fields.contains("tokens"), "{fields}");
+    }
+
     #[tokio::test]
     async fn forwards_without_a_subscriber() {
         let store = Tracing::new(store(), TracingConfig::default().record_collections(false));
