@@ -9,6 +9,9 @@
 //! - `raw-thread` — the same raw statements on a dedicated thread reached through a channel
 //!   and a oneshot reply: the least an async caller pays to keep SQLite off its runtime, so
 //!   `mcp-kv / raw-thread` is our own overhead;
+//! - `raw-spawn_blocking` (get only) — the raw statement on `tokio::task::spawn_blocking` with
+//!   a pool of two connections: the other way to stay off the runtime, measured for the
+//!   threading choice;
 //! - `openkeyv` — openkeyv 0.4's SQLite store, given a connection with the same pragmas (it
 //!   runs its statements inline on the async task, behind a `tokio::sync::Mutex`).
 //!
@@ -167,6 +170,7 @@ impl RawThread {
 
 struct Fixture {
     label: &'static str,
+    pool: Arc<Vec<std::sync::Mutex<Connection>>>,
     ours: Arc<dyn KvStore>,
     raw: Raw,
     raw_thread: RawThread,
@@ -223,8 +227,14 @@ impl Fixture {
                     .unwrap();
             }
         });
+        let pool = Arc::new(
+            (0..2)
+                .map(|_| std::sync::Mutex::new(connection(&dir.path().join("raw.db"), durability)))
+                .collect(),
+        );
         Fixture {
             label,
+            pool,
             ours,
             raw,
             raw_thread: RawThread::start(raw_twin),
@@ -276,6 +286,25 @@ fn get(c: &mut Criterion, rt: &Runtime, f: &mut Fixture) {
             i = (i + 7) % KEYS;
             let key = keys[i].clone();
             async move { black_box(raw_thread.call(move |r| r.get(&key)).await).unwrap() }
+        })
+    });
+    let pool = &f.pool;
+    g.bench_function("raw-spawn_blocking", |b| {
+        b.to_async(rt).iter(|| {
+            i = (i + 7) % KEYS;
+            let (key, pool) = (keys[i].clone(), pool.clone());
+            async move {
+                let got = tokio::task::spawn_blocking(move || {
+                    let conn = pool
+                        .iter()
+                        .find_map(|c| c.try_lock().ok())
+                        .unwrap_or_else(|| pool[0].lock().unwrap());
+                    Raw::get_on(&conn, &key)
+                })
+                .await
+                .unwrap();
+                black_box(got).unwrap()
+            }
         })
     });
     let okv = &f.okv;

@@ -197,13 +197,16 @@ fn configure(conn: &Connection, config: &SqliteConfig, reader: bool) -> Result<(
     Ok(())
 }
 
+/// A stored row: the value and its expiry (epoch ms).
+type Row = (Bytes, Option<u64>);
+
 /// Reads one row as `(value, expires_at)`, undecoded rows as `Corrupted`.
 fn select_row(
     conn: &Connection,
     sh: &Shared,
     c: &str,
     k: &str,
-) -> rusqlite::Result<Result<Option<(Bytes, Option<u64>)>>> {
+) -> rusqlite::Result<Result<Option<Row>>> {
     let mut stmt = conn.prepare_cached(&sh.sql.get)?;
     let mut rows = stmt.query((c, k))?;
     let Some(row) = rows.next()? else {
