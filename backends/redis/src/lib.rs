@@ -81,7 +81,10 @@
 //! the system's root certificates. `rediss://host:port/#insecure` disables certificate
 //! checks only when the redis crate's `tls-rustls-insecure` feature is on. If another crate
 //! of the application enables a second rustls provider, install one as the process default
-//! (`rustls::crypto::ring::default_provider().install_default()`) before connecting.
+//! (`rustls::crypto::ring::default_provider().install_default()`) before connecting. A private
+//! CA can be trusted through `SSL_CERT_FILE` (read by `rustls-native-certs`). A certificate
+//! the client does not trust is reported as an `Unavailable` error with the rustls reason
+//! (e.g. `UnknownIssuer`) in its source.
 //!
 //! ## Failures
 //!
