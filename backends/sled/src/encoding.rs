@@ -42,6 +42,25 @@ use mcp_kv_core::{Error, Result};
 
 pub use mcp_kv_core::encoding::{collection_prefix, encode_pair};
 
+/// Longest encoded name kept on the stack by [`with_encoded_pair`].
+const STACK_NAME_BYTES: usize = 192;
+
+/// Calls `f` with [`encode_pair`]`(collection, key)`, built on the stack when it is short (the
+/// hot read path then allocates nothing for the name) and on the heap otherwise. The bytes are
+/// exactly `encode_pair`'s.
+pub fn with_encoded_pair<T>(collection: &str, key: &str, f: impl FnOnce(&[u8]) -> T) -> T {
+    let len = 4 + collection.len() + key.len();
+    if len > STACK_NAME_BYTES {
+        return f(&encode_pair(collection, key));
+    }
+    let mut buf = [0u8; STACK_NAME_BYTES];
+    let prefix = u32::try_from(collection.len()).unwrap_or(u32::MAX);
+    buf[..4].copy_from_slice(&prefix.to_be_bytes());
+    buf[4..4 + collection.len()].copy_from_slice(collection.as_bytes());
+    buf[4 + collection.len()..len].copy_from_slice(key.as_bytes());
+    f(&buf[..len])
+}
+
 /// The format version written in the first byte of every stored value.
 pub const FORMAT_VERSION: u8 = 1;
 
@@ -201,6 +220,22 @@ mod tests {
     }
 
     #[test]
+    fn stack_and_heap_names_match_encode_pair() {
+        for (c, k) in [
+            ("c", "k"),
+            ("a:b", "\0é"),
+            (&"c".repeat(100)[..], &"k".repeat(88)[..]),
+        ] {
+            with_encoded_pair(c, k, |e| assert_eq!(e, encode_pair(c, k)));
+        }
+        let long = "k".repeat(4096);
+        with_encoded_pair("c", &long, |e| assert_eq!(e, encode_pair("c", &long)));
+        with_encoded_pair(&"c".repeat(94), &"k".repeat(94), |e| {
+            assert_eq!(e.len(), 192)
+        });
+    }
+
+    #[test]
     fn collections_and_successors() {
         let k = encode_pair("a:b", "c");
         assert_eq!(decode_collection(&k).unwrap(), ("a:b".to_string(), 7));
@@ -244,6 +279,12 @@ mod tests {
                 Ok(d) => prop_assert!(d.offset <= e.len()),
                 Err(err) => prop_assert_eq!(err.kind(), ErrorKind::Corrupted),
             }
+        }
+
+        /// The stack encoding is byte for byte `encode_pair`.
+        #[test]
+        fn stack_encoding_is_encode_pair(c in ".{1,120}", k in ".{1,120}") {
+            with_encoded_pair(&c, &k, |e| assert_eq!(e, encode_pair(&c, &k)));
         }
 
         /// Distinct pairs never encode alike, and each stays inside its collection's range.

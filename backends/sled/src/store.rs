@@ -23,7 +23,7 @@ use sled::IVec;
 use crate::config::{Durability, SledStoreBuilder};
 use crate::encoding::{
     collection_prefix, decode_collection, decode_expiry, decode_value, encode_ivec, encode_pair,
-    prefix_successor,
+    prefix_successor, with_encoded_pair,
 };
 use crate::BACKEND;
 
@@ -283,7 +283,8 @@ impl KvStore for SledStore {
     async fn get(&self, collection: &str, key: &str) -> Result<Option<Bytes>> {
         let op = Operation::Get;
         rules::check_name(collection, key).map_err(tag(op))?;
-        let live = self.live(op, &encode_pair(collection, key), self.now())?;
+        let now = self.now();
+        let live = with_encoded_pair(collection, key, |name| self.live(op, name, now))?;
         Ok(live.map(|(stored, offset, _)| value_bytes(stored, offset)))
     }
 
@@ -291,7 +292,7 @@ impl KvStore for SledStore {
         let op = Operation::GetEntry;
         rules::check_name(collection, key).map_err(tag(op))?;
         let now = self.now();
-        let live = self.live(op, &encode_pair(collection, key), now)?;
+        let live = with_encoded_pair(collection, key, |name| self.live(op, name, now))?;
         Ok(live.map(|(stored, offset, at)| Entry {
             value: value_bytes(stored, offset),
             ttl: remaining(at, now),
@@ -309,7 +310,7 @@ impl KvStore for SledStore {
         rules::check_put(&self.inner.caps, collection, key, value.len(), ttl).map_err(tag(op))?;
         let db = self.db_open(op)?;
         let stored = encode_ivec(&value, expires_at(self.now(), ttl));
-        db.insert(encode_pair(collection, key), stored)
+        with_encoded_pair(collection, key, |name| db.insert(name, stored))
             .map_err(|e| sled_error(op, e))?;
         self.settle(op, true).await
     }
@@ -319,8 +320,7 @@ impl KvStore for SledStore {
         rules::check_name(collection, key).map_err(tag(op))?;
         let db = self.db_open(op)?;
         let now = self.now();
-        let old = db
-            .remove(encode_pair(collection, key))
+        let old = with_encoded_pair(collection, key, |name| db.remove(name))
             .map_err(|e| sled_error(op, e))?;
         // An entry whose header does not decode counts as live: it was there, now it is gone.
         let was_live = old
@@ -336,7 +336,7 @@ impl KvStore for SledStore {
         let now = self.now();
         keys.iter()
             .map(|key| {
-                let live = self.live(op, &encode_pair(collection, key), now)?;
+                let live = with_encoded_pair(collection, key, |name| self.live(op, name, now))?;
                 Ok(live.map(|(stored, offset, _)| value_bytes(stored, offset)))
             })
             .collect()
@@ -348,7 +348,7 @@ impl KvStore for SledStore {
         let now = self.now();
         keys.iter()
             .map(|key| {
-                let live = self.live(op, &encode_pair(collection, key), now)?;
+                let live = with_encoded_pair(collection, key, |name| self.live(op, name, now))?;
                 Ok(live.map(|(stored, offset, at)| Entry {
                     value: value_bytes(stored, offset),
                     ttl: remaining(at, now),
@@ -373,7 +373,9 @@ impl KvStore for SledStore {
         // Inserts of one batch apply in order: the last duplicate of a key wins.
         let mut batch = sled::Batch::default();
         for (key, value) in &entries {
-            batch.insert(encode_pair(collection, key), encode_ivec(value, at));
+            with_encoded_pair(collection, key, |name| {
+                batch.insert(name, encode_ivec(value, at))
+            });
         }
         db.apply_batch(batch).map_err(|e| sled_error(op, e))?;
         self.settle(op, true).await
@@ -387,8 +389,7 @@ impl KvStore for SledStore {
         let (mut removed, mut wrote) = (0, false);
         for key in keys {
             // A duplicate finds nothing the second time: distinct live keys are counted once.
-            let old = db
-                .remove(encode_pair(collection, key))
+            let old = with_encoded_pair(collection, key, |name| db.remove(name))
                 .map_err(|e| sled_error(op, e))?;
             if let Some(old) = old {
                 wrote = true;
