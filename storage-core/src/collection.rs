@@ -177,15 +177,15 @@ impl<T: Serialize + DeserializeOwned + Send + Sync> Collection<T> {
     }
 
     /// Reads, transforms with `f` and writes back with compare-and-swap, retrying when a
-    /// concurrent writer got there first (up to [`UPDATE_RETRIES`] times, then
-    /// [`ErrorKind::Conflict`]). `f` returning `None` deletes the key. Returns the new value.
+    /// concurrent writer got there first (up to [`UPDATE_RETRIES`] times, with a randomized
+    /// exponential backoff from the third try, then [`ErrorKind::Conflict`]). `f` returning `None` deletes the key. Returns the new value.
     ///
     /// Requires `compare_and_swap` support.
     pub async fn update<F>(&self, key: &str, ttl: Option<Duration>, mut f: F) -> Result<Option<T>>
     where
         F: FnMut(Option<T>) -> Option<T> + Send,
     {
-        for _ in 0..UPDATE_RETRIES {
+        for attempt in 0..UPDATE_RETRIES {
             let current = self.store.get(&self.name, key).await?;
             let decoded = current.as_deref().map(decode_json::<T>).transpose()?;
             let next = f(decoded);
@@ -197,7 +197,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync> Collection<T> {
             {
                 return Ok(next);
             }
-            tokio::task::yield_now().await;
+            backoff(attempt).await;
         }
         Err(Error::new(
             ErrorKind::Conflict,
@@ -205,4 +205,21 @@ impl<T: Serialize + DeserializeOwned + Send + Sync> Collection<T> {
         )
         .with_operation(Operation::CompareAndSwap))
     }
+}
+
+/// Waits before retry `attempt + 1` of a lost compare-and-swap: nothing for the first two, then
+/// a random time up to 100 µs × 2^attempt, capped at 50 ms ("full jitter"), so contending
+/// writers spread out instead of colliding again.
+async fn backoff(attempt: usize) {
+    use std::hash::{BuildHasher, Hasher};
+    if attempt < 2 {
+        tokio::task::yield_now().await;
+        return;
+    }
+    let cap_micros = (100u64 << attempt.min(20)).min(50_000);
+    // RandomState is seeded per instance from the OS: enough randomness for jitter.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_usize(attempt);
+    let wait = h.finish() % (cap_micros + 1);
+    tokio::time::sleep(Duration::from_micros(wait)).await;
 }
