@@ -84,6 +84,20 @@
 //! - **Tiered** wraps a remote backend with a local store; put encryption *outside* it if the
 //!   local copies must be encrypted too, inside if plaintext in process memory is fine (it
 //!   saves a decryption per cached read).
+//!
+//! ## Cost
+//!
+//! Measured with `benches/wrappers.rs` (release, 2-core machine shared with other builds, so
+//! take the numbers as rough): a layer that does nothing but forward — [`Tracing`] without a
+//! subscriber — adds one boxed future per call, about 15–20 ns over a ~140 ns memory `get`;
+//! [`Namespace`] adds ~50 ns (the prefixed name is built per call); [`Statistics`] adds
+//! ~100–160 ns (a shared read lock, a hash lookup and three atomic adds). Namespace +
+//! statistics over memory measured about 2–3× a bare memory `get` (best-of-rounds,
+//! interleaved) — above the 1.10× the project aims for; in absolute terms a few hundred
+//! nanoseconds, negligible next to any network or disk backend. [`Encryption`] of 1 KiB values
+//! is within noise of a raw XChaCha20-Poly1305 call plus the memory store (0.75–1.07× in the
+//! runs made). Layers built by [`StoreBuilder`] call their inner store without the second boxed
+//! future that `Arc<dyn KvStore>`'s forwarding adds.
 
 #![forbid(unsafe_code)]
 
