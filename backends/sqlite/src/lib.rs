@@ -165,8 +165,30 @@
 //!
 //! `benches/sqlite.rs` at the workspace root runs get, put, put_many(100) and get_many(100)
 //! with 1 KiB values over 10k keys for this store (through `Arc<dyn KvStore>`), raw rusqlite
-//! with the same pragmas and table (inline, and on a dedicated thread) and openkeyv 0.4's
-//! SQLite store, in `NORMAL` and `FULL`. See the README of the workspace for the ratios.
+//! with the same pragmas and table (inline on the benchmark thread, on a dedicated thread, and
+//! for get on `spawn_blocking`) and openkeyv 0.4's SQLite store, in `NORMAL` and `FULL`.
+//! One run (`--warm-up-time 1 --measurement-time 3`) on the project's 2-core VM while other
+//! builds and benchmarks ran (load average 6–8), so single figures swing by tens of percent
+//! between runs; the ratio is raw time / our time (1.0 = as fast as raw rusqlite inline):
+//!
+//! | group | mcp-kv | raw | raw-thread | openkeyv | mcp-kv ÷ raw |
+//! |---|---|---|---|---|---|
+//! | get (NORMAL) | 17.5 µs | 7.6 µs | 8.1 µs | 13.2 µs | 0.44 |
+//! | get (FULL) | 18.7 µs | 5.5 µs | 15.2 µs | 20.9 µs | 0.29 |
+//! | put (NORMAL) | 115 µs | 134 µs | 152 µs | 124 µs | 1.16 |
+//! | put (FULL) | 3.56 ms | 4.03 ms | 4.19 ms | 4.34 ms | 1.13 |
+//! | put_many(100) (NORMAL) | 6.19 ms | 5.02 ms | 5.31 ms | 9.91 ms | 0.81 |
+//! | put_many(100) (FULL) | 8.93 ms | 6.58 ms | 7.66 ms | 8.24 ms | 0.74 |
+//! | get_many(100) (NORMAL) | 470 µs | 305 µs | 477 µs | 135 µs | 0.65 |
+//! | get_many(100) (FULL) | 353 µs | 217 µs | 236 µs | 362 µs | 0.61 |
+//!
+//! Writes are dominated by SQLite's own I/O (WAL appends, checkpoints, fsync in `FULL`): the
+//! store is within run-to-run noise of raw there. A single `get` pays the thread hop that
+//! keeps SQLite off the runtime (`raw-thread` and `raw-spawn_blocking` show the hop alone;
+//! openkeyv avoids it by blocking the async task). The 0.85× target for `get` against inline
+//! raw rusqlite is not reachable by any design that leaves the caller's thread; in this run our
+//! `get` was also ~2× `raw-thread`, a gap a scratch probe did not show (8–10 µs there) and that
+//! remains to be explained on a quiet machine.
 
 #![forbid(unsafe_code)]
 
