@@ -7,18 +7,9 @@ use mcp_kv_core::testkit::Suite;
 use mcp_kv_core::{KvStore, ManualClock};
 use mcp_kv_sqlite::{Durability, SqliteStore};
 
-/// Under a manual clock: `Session` decides when to refresh its entries' TTLs with
-/// `std::time::Instant` (real time), not the store's clock, so with a clock that moves only by
-/// hand the entries are never refreshed and expire at 1.5 × idle. A storage-core issue, not this
-/// store's; the case runs (and passes) under the system clock below.
+/// The suite under a manual clock (the one injected into the store).
 fn manual(name: &str, clock: ManualClock) -> Suite {
-    Suite::new(name)
-        .skip(
-            "session_access_refreshes_idle_ttl",
-            "Session times its refreshes with Instant (real time), not the injected manual \
-             clock; runs under the system clock",
-        )
-        .manual_clock(clock)
+    Suite::new(name).manual_clock(clock)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
