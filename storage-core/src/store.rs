@@ -212,96 +212,227 @@ pub trait KvStore: Send + Sync + fmt::Debug {
     }
 }
 
+/// The boxed future every trait method returns (what `async_trait` desugars to).
+type BoxFut<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send + 'a>>;
+
+// `Arc<S>` and `Box<S>` forward to `S` by returning the inner store's boxed future as is:
+// written without `#[async_trait]`, which would box a second future around it on every call of
+// an `Arc<dyn KvStore>`.
 macro_rules! forward_kv_store {
-    ($($ty:tt)*) => {
-        #[async_trait]
-        impl<S: KvStore + ?Sized> KvStore for $($ty)*<S> {
+    ($ty:ident) => {
+        impl<S: KvStore + ?Sized> KvStore for $ty<S> {
             fn capabilities(&self) -> Capabilities {
                 (**self).capabilities()
             }
-            async fn get(&self, collection: &str, key: &str) -> Result<Option<Bytes>> {
-                (**self).get(collection, key).await
+            fn get<'s, 'c, 'k, 'f>(
+                &'s self,
+                collection: &'c str,
+                key: &'k str,
+            ) -> BoxFut<'f, Option<Bytes>>
+            where
+                's: 'f,
+                'c: 'f,
+                'k: 'f,
+                Self: 'f,
+            {
+                (**self).get(collection, key)
             }
-            async fn get_entry(&self, collection: &str, key: &str) -> Result<Option<Entry>> {
-                (**self).get_entry(collection, key).await
+            fn get_entry<'s, 'c, 'k, 'f>(
+                &'s self,
+                collection: &'c str,
+                key: &'k str,
+            ) -> BoxFut<'f, Option<Entry>>
+            where
+                's: 'f,
+                'c: 'f,
+                'k: 'f,
+                Self: 'f,
+            {
+                (**self).get_entry(collection, key)
             }
-            async fn put(
-                &self,
-                collection: &str,
-                key: &str,
+            fn put<'s, 'c, 'k, 'f>(
+                &'s self,
+                collection: &'c str,
+                key: &'k str,
                 value: Bytes,
                 ttl: Option<Duration>,
-            ) -> Result<()> {
-                (**self).put(collection, key, value, ttl).await
+            ) -> BoxFut<'f, ()>
+            where
+                's: 'f,
+                'c: 'f,
+                'k: 'f,
+                Self: 'f,
+            {
+                (**self).put(collection, key, value, ttl)
             }
-            async fn delete(&self, collection: &str, key: &str) -> Result<bool> {
-                (**self).delete(collection, key).await
+            fn delete<'s, 'c, 'k, 'f>(
+                &'s self,
+                collection: &'c str,
+                key: &'k str,
+            ) -> BoxFut<'f, bool>
+            where
+                's: 'f,
+                'c: 'f,
+                'k: 'f,
+                Self: 'f,
+            {
+                (**self).delete(collection, key)
             }
-            async fn get_many(&self, collection: &str, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
-                (**self).get_many(collection, keys).await
+            fn get_many<'s, 'c, 'k, 'kk, 'f>(
+                &'s self,
+                collection: &'c str,
+                keys: &'k [&'kk str],
+            ) -> BoxFut<'f, Vec<Option<Bytes>>>
+            where
+                's: 'f,
+                'c: 'f,
+                'k: 'f,
+                'kk: 'f,
+                Self: 'f,
+            {
+                (**self).get_many(collection, keys)
             }
-            async fn get_entries(
-                &self,
-                collection: &str,
-                keys: &[&str],
-            ) -> Result<Vec<Option<Entry>>> {
-                (**self).get_entries(collection, keys).await
+            fn get_entries<'s, 'c, 'k, 'kk, 'f>(
+                &'s self,
+                collection: &'c str,
+                keys: &'k [&'kk str],
+            ) -> BoxFut<'f, Vec<Option<Entry>>>
+            where
+                's: 'f,
+                'c: 'f,
+                'k: 'f,
+                'kk: 'f,
+                Self: 'f,
+            {
+                (**self).get_entries(collection, keys)
             }
-            async fn put_many(
-                &self,
-                collection: &str,
+            fn put_many<'s, 'c, 'f>(
+                &'s self,
+                collection: &'c str,
                 entries: Vec<(String, Bytes)>,
                 ttl: Option<Duration>,
-            ) -> Result<()> {
-                (**self).put_many(collection, entries, ttl).await
+            ) -> BoxFut<'f, ()>
+            where
+                's: 'f,
+                'c: 'f,
+                Self: 'f,
+            {
+                (**self).put_many(collection, entries, ttl)
             }
-            async fn delete_many(&self, collection: &str, keys: &[&str]) -> Result<u64> {
-                (**self).delete_many(collection, keys).await
+            fn delete_many<'s, 'c, 'k, 'kk, 'f>(
+                &'s self,
+                collection: &'c str,
+                keys: &'k [&'kk str],
+            ) -> BoxFut<'f, u64>
+            where
+                's: 'f,
+                'c: 'f,
+                'k: 'f,
+                'kk: 'f,
+                Self: 'f,
+            {
+                (**self).delete_many(collection, keys)
             }
-            async fn put_if_absent(
-                &self,
-                collection: &str,
-                key: &str,
+            fn put_if_absent<'s, 'c, 'k, 'f>(
+                &'s self,
+                collection: &'c str,
+                key: &'k str,
                 value: Bytes,
                 ttl: Option<Duration>,
-            ) -> Result<bool> {
-                (**self).put_if_absent(collection, key, value, ttl).await
+            ) -> BoxFut<'f, bool>
+            where
+                's: 'f,
+                'c: 'f,
+                'k: 'f,
+                Self: 'f,
+            {
+                (**self).put_if_absent(collection, key, value, ttl)
             }
-            async fn take(&self, collection: &str, key: &str) -> Result<Option<Bytes>> {
-                (**self).take(collection, key).await
+            fn take<'s, 'c, 'k, 'f>(
+                &'s self,
+                collection: &'c str,
+                key: &'k str,
+            ) -> BoxFut<'f, Option<Bytes>>
+            where
+                's: 'f,
+                'c: 'f,
+                'k: 'f,
+                Self: 'f,
+            {
+                (**self).take(collection, key)
             }
-            async fn compare_and_swap(
-                &self,
-                collection: &str,
-                key: &str,
-                current: Option<&[u8]>,
+            fn compare_and_swap<'s, 'c, 'k, 'v, 'f>(
+                &'s self,
+                collection: &'c str,
+                key: &'k str,
+                current: Option<&'v [u8]>,
                 new: Option<Bytes>,
                 ttl: Option<Duration>,
-            ) -> Result<bool> {
-                (**self).compare_and_swap(collection, key, current, new, ttl).await
+            ) -> BoxFut<'f, bool>
+            where
+                's: 'f,
+                'c: 'f,
+                'k: 'f,
+                'v: 'f,
+                Self: 'f,
+            {
+                (**self).compare_and_swap(collection, key, current, new, ttl)
             }
-            async fn touch(&self, collection: &str, key: &str, ttl: Option<Duration>) -> Result<bool> {
-                (**self).touch(collection, key, ttl).await
+            fn touch<'s, 'c, 'k, 'f>(
+                &'s self,
+                collection: &'c str,
+                key: &'k str,
+                ttl: Option<Duration>,
+            ) -> BoxFut<'f, bool>
+            where
+                's: 'f,
+                'c: 'f,
+                'k: 'f,
+                Self: 'f,
+            {
+                (**self).touch(collection, key, ttl)
             }
-            async fn keys(
-                &self,
-                collection: &str,
+            fn keys<'s, 'c, 'f>(
+                &'s self,
+                collection: &'c str,
                 cursor: Option<Cursor>,
                 limit: usize,
-            ) -> Result<Page> {
-                (**self).keys(collection, cursor, limit).await
+            ) -> BoxFut<'f, Page>
+            where
+                's: 'f,
+                'c: 'f,
+                Self: 'f,
+            {
+                (**self).keys(collection, cursor, limit)
             }
-            async fn collections(&self) -> Result<Vec<String>> {
-                (**self).collections().await
+            fn collections<'s, 'f>(&'s self) -> BoxFut<'f, Vec<String>>
+            where
+                's: 'f,
+                Self: 'f,
+            {
+                (**self).collections()
             }
-            async fn clear(&self, collection: &str) -> Result<u64> {
-                (**self).clear(collection).await
+            fn clear<'s, 'c, 'f>(&'s self, collection: &'c str) -> BoxFut<'f, u64>
+            where
+                's: 'f,
+                'c: 'f,
+                Self: 'f,
+            {
+                (**self).clear(collection)
             }
-            async fn cull(&self) -> Result<u64> {
-                (**self).cull().await
+            fn cull<'s, 'f>(&'s self) -> BoxFut<'f, u64>
+            where
+                's: 'f,
+                Self: 'f,
+            {
+                (**self).cull()
             }
-            async fn close(&self) -> Result<()> {
-                (**self).close().await
+            fn close<'s, 'f>(&'s self) -> BoxFut<'f, ()>
+            where
+                's: 'f,
+                Self: 'f,
+            {
+                (**self).close()
             }
         }
     };
