@@ -54,11 +54,36 @@
 //!
 //! ## One example per backend
 //!
+//! The embedded backends run anywhere (state survives restarts):
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! # let dir = std::env::temp_dir().join(format!("mcp-kv-doc-{}", std::process::id()));
+//! # std::fs::create_dir_all(&dir).unwrap();
+//! use mcp_kv::{Bytes, KvStore};
+//!
+//! let db = dir.join("state.db");
+//! let sqlite = mcp_kv::open(&format!("sqlite://{}?durability=full", db.display())).await?;
+//! sqlite.put("c", "k", Bytes::from_static(b"v"), None).await?;
+//! sqlite.close().await?;
+//! let reopened = mcp_kv::open(&format!("sqlite://{}", db.display())).await?;
+//! assert_eq!(reopened.get("c", "k").await?, Some(Bytes::from_static(b"v")));
+//! # reopened.close().await?;
+//!
+//! # #[cfg(feature = "sled")] {
+//! let sled = mcp_kv::open(&format!("sled://{}", dir.join("state.sled").display())).await?;
+//! sled.put("c", "k", Bytes::from_static(b"v"), None).await?;
+//! sled.close().await?;
+//! # }
+//! # std::fs::remove_dir_all(&dir).ok();
+//! # Ok::<(), mcp_kv::Error>(())
+//! # }).unwrap();
+//! ```
+//!
+//! The distributed backends need their server (see `scripts/` for local ones):
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), mcp_kv::Error> {
-//! // Embedded, no server: state survives restarts.
-//! let sqlite = mcp_kv::open("sqlite://state/mcp.db").await?;
-//! let sled = mcp_kv::open("sled://state/mcp.sled").await?;
 //! // Several replicas sharing state.
 //! let redis = mcp_kv::open("redis://127.0.0.1:6379/0").await?;
 //! let cluster = mcp_kv::open("redis+cluster://10.0.0.1:7000,10.0.0.2:7000").await?;
