@@ -208,9 +208,12 @@ impl Report {
         self.passed.len() + self.failed.len()
     }
 
-    /// Panics with the list of failures if any case failed; prints the summary either way.
+    /// Panics with the list of failures if any case failed; prints the summary either way —
+    /// straight to the process's stderr, past the test harness's output capture, so every
+    /// skipped case and its reason shows in the log of a passing run too.
     pub fn assert_passed(&self) {
-        println!("{self}");
+        use std::io::Write;
+        let _ = write!(std::io::stderr().lock(), "{self}");
         if !self.failed.is_empty() {
             panic!(
                 "conformance suite `{}`: {} case(s) failed: {}",
