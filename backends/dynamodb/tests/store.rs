@@ -425,8 +425,9 @@ async fn unreachable_endpoint_is_temporary() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_credentials_or_region_are_config_errors() {
     if cfg!(feature = "aws-config") {
-        eprintln!(
-            "SKIPPED missing_credentials_or_region_are_config_errors: aws-config supplies them"
+        mcp_kv_core::testkit::announce_skip(
+            "missing_credentials_or_region_are_config_errors",
+            "built with the aws-config feature, whose default chain supplies them",
         );
         return;
     }

@@ -65,9 +65,10 @@ async fn conformance_cluster() {
         return;
     };
     if !cfg!(feature = "cluster") {
-        eprintln!(
-            "SKIPPED conformance_cluster: mcp-kv-redis built without the `cluster` feature \
-             (cargo test -p mcp-kv-redis --features cluster)"
+        mcp_kv_core::testkit::announce_skip(
+            "conformance_cluster",
+            "mcp-kv-redis built without the `cluster` feature \
+             (cargo test -p mcp-kv-redis --features cluster)",
         );
         return;
     }

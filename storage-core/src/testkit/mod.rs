@@ -187,6 +187,14 @@ impl Ctx {
     }
 }
 
+/// Prints `SKIPPED <test>: <why>` straight to the process's stderr, past the test harness's
+/// output capture, so a test that skipped itself (a service not configured, say) says so in
+/// the log of a passing run.
+pub fn announce_skip(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED {test}: {why}");
+}
+
 /// The outcome of a suite run.
 #[derive(Debug, Default)]
 pub struct Report {

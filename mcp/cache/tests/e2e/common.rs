@@ -38,7 +38,7 @@ pub fn required_env(test: &str, var: &str, hint: &str) -> Option<String> {
             panic!("{test}: {var} is not set (CI=true); {hint}")
         }
         _ => {
-            eprintln!("SKIPPED {test}: {var} not set ({hint})");
+            mcp_kv_core::testkit::announce_skip(test, &format!("{var} not set ({hint})"));
             None
         }
     }
