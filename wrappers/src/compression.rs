@@ -107,7 +107,7 @@ pub fn encode(value: &[u8], threshold: usize) -> Bytes {
 }
 
 /// Decodes a frame written by [`encode`]; anything else, or a value longer than `max_len`, is
-/// [`ErrorKind::Corrupted`]. Never panics.
+/// [`ErrorKind::Corrupted`](mcp_kv_core::ErrorKind::Corrupted). Never panics.
 pub fn decode(frame: &Bytes, max_len: usize) -> Result<Bytes> {
     match frame.first() {
         Some(&RAW) => Ok(frame.slice(1..)),

@@ -1,6 +1,6 @@
 //! [`SizeLimit`]: a smaller value limit than the backend's.
 //!
-//! Values larger than the limit are refused with [`ErrorKind::ValueTooLarge`] before anything
+//! Values larger than the limit are refused with [`ErrorKind::ValueTooLarge`](mcp_kv_core::ErrorKind::ValueTooLarge) before anything
 //! reaches the inner store: a `put_many` with one oversized value writes nothing.
 //! `put_if_absent` and the new value of `compare_and_swap` are checked too.
 //! [`Capabilities::max_value_bytes`] reports the smaller of the limit and the inner store's.

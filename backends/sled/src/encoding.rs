@@ -10,7 +10,7 @@
 //!
 //! The length prefix makes the encoding injective (`("a:b", "c")` and `("a", "b:c")` never
 //! meet), and every key of one collection shares the prefix
-//! [`collection_prefix`](mcp_kv_core::encoding::collection_prefix), so a collection is one
+//! [`collection_prefix`], so a collection is one
 //! contiguous range of the tree: `keys()` and `clear()` are prefix scans, and `collections()`
 //! jumps from one prefix range to the next with [`prefix_successor`].
 //!
