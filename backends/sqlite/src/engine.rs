@@ -32,7 +32,9 @@ use mcp_kv_core::{Error, ErrorKind, Operation, Result, SharedClock};
 use crate::encoding::{encode_now, map_sqlite, BACKEND};
 use crate::schema::Sql;
 
-type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+/// A job gets the connection and its worker's in-flight counter, which it decrements before it
+/// answers (see [`Worker::run`]).
+type Job = Box<dyn FnOnce(&mut Connection, &AtomicUsize) + Send>;
 
 enum Msg {
     Job(Job),
@@ -97,8 +99,13 @@ impl Worker {
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            let _ = tx.send(f(conn));
+        let job: Job = Box::new(move |conn, in_flight| {
+            let result = f(conn);
+            // Not in flight any more *before* the caller can see the answer: a caller that
+            // issues its next read at once then finds this worker idle and comes back to it
+            // (still awake, its connection's cache warm) instead of waking another one.
+            in_flight.fetch_sub(1, Ordering::Relaxed);
+            let _ = tx.send(result);
         });
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         if self.sender.send(Msg::Job(job)).is_err() {
@@ -223,10 +230,12 @@ fn worker_loop(
         };
         match msg {
             Some(Msg::Job(job)) => {
-                // A panicking job drops its reply sender: its caller gets an error, the thread
-                // lives on.
-                let _ = catch_unwind(AssertUnwindSafe(|| job(&mut conn)));
-                in_flight.fetch_sub(1, Ordering::Relaxed);
+                // A panicking job drops its reply sender (its caller gets an error) before it
+                // could decrement the counter; the thread lives on.
+                let outcome = catch_unwind(AssertUnwindSafe(|| job(&mut conn, &in_flight)));
+                if outcome.is_err() {
+                    in_flight.fetch_sub(1, Ordering::Relaxed);
+                }
             }
             Some(Msg::Close(reply)) => {
                 let _ = reply.send(shutdown(conn, writer));

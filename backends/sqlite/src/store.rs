@@ -283,6 +283,20 @@ impl KvStore for SqliteStore {
         caps
     }
 
+    async fn get(&self, collection: &str, key: &str) -> Result<Option<Bytes>> {
+        // Its own job rather than the provided `get_entry` wrapper: one boxed future, no TTL.
+        rules::check_name(collection, key)?;
+        let (c, k) = owned(collection, key);
+        self.read(Operation::Get, move |conn, sh| {
+            let now = sh.clock.now_millis();
+            Ok(select_row(conn, sh, &c, &k)?.map(|row| {
+                row.filter(|(_, at)| expiry::is_live(*at, now))
+                    .map(|(v, _)| v)
+            }))
+        })
+        .await
+    }
+
     async fn get_entry(&self, collection: &str, key: &str) -> Result<Option<Entry>> {
         rules::check_name(collection, key)?;
         let (c, k) = owned(collection, key);
