@@ -95,9 +95,10 @@
 //! methods above through the cache, honouring rmcp's `ttl_ms` / `cache_scope` hints;
 //! `rmcp::KvSessionStore` is rmcp's streamable-HTTP `SessionStore` on a `KvStore` (idle TTL),
 //! so sessions survive restarts and move between replicas; with `rmcp-auth`,
-//! `KvCredentialStore` / `KvStateStore` serve rmcp's OAuth client. `examples/mcp_server.rs` is a
-//! complete streamable-HTTP server on axum (bearer tokens verified with mcp-kv-oauth, state on
-//! SQLite or Redis); `tests/e2e_*.rs` drive it as a process with the rmcp client and the
+//! `KvCredentialStore` / `KvStateStore` serve rmcp's OAuth client. The facade's
+//! `examples/mcp_server.rs` (`cargo run --features full --example mcp_server`) is a complete
+//! streamable-HTTP server on axum (bearer tokens verified with mcp-kv-oauth, state on SQLite
+//! or Redis); the facade's `tests/e2e_*.rs` drive it as a process with the rmcp client and the
 //! official Python SDK.
 
 #![forbid(unsafe_code)]

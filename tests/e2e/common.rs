@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 /// The example server binary: `$MCP_KV_EXAMPLE_SERVER`, or `target/<profile>/examples/mcp_server`
-/// next to this test binary (a plain `cargo test -p mcp-kv-cache --features rmcp` builds it).
+/// next to this test binary (a plain `cargo test --features full` builds it).
 pub fn server_binary() -> PathBuf {
     if let Ok(path) = std::env::var("MCP_KV_EXAMPLE_SERVER") {
         return PathBuf::from(path);
@@ -22,8 +22,8 @@ pub fn server_binary() -> PathBuf {
     let bin = profile_dir.join("examples").join("mcp_server");
     assert!(
         bin.exists(),
-        "{} is missing: build it with `cargo build -p mcp-kv-cache --features rmcp --example mcp_server` \
-         (a plain `cargo test -p mcp-kv-cache --features rmcp` builds it too)",
+        "{} is missing: build it with `cargo build --features full --example mcp_server` \
+         (a plain `cargo test --features full` builds it too)",
         bin.display()
     );
     bin

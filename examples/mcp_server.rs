@@ -2,7 +2,7 @@
 //! callers are authenticated with tokens from the mcp-kv-oauth store.
 //!
 //! ```text
-//! cargo run -p mcp-kv-cache --features rmcp --example mcp_server -- \
+//! cargo run --features full --example mcp_server -- \
 //!     [--bind 127.0.0.1:8080] [--sqlite PATH | --redis redis://127.0.0.1:6380] \
 //!     [--key-file PATH] [--audience URI] [--namespace NAME] [--stats-every SECS]
 //! ```
