@@ -6,9 +6,10 @@
 //!   the writer thread, which runs them one at a time on its connection and answers through a
 //!   oneshot. One writer per process matches SQLite (one writer per file at a time): our own
 //!   writes never contend for the file lock, only other processes' do (busy timeout).
-//! - **Reads** of a file store go to a reader thread, the one with the fewest jobs in flight
-//!   (WAL: readers never wait for the writer), so reads run in parallel with each other and with
-//!   a write that is fsyncing.
+//! - **Reads** of a file store go to a reader thread, the one with the fewest jobs in flight,
+//!   the first on a tie (WAL: readers never wait for the writer), so reads run in parallel with
+//!   each other and with a write that is fsyncing. A job leaves the count before it answers, so
+//!   back-to-back reads of one caller stay on one awake reader with a warm cache.
 //! - The writer thread also runs the optional sweeper between jobs, and on close checkpoints
 //!   the WAL and closes its connection after the readers closed theirs.
 //!
