@@ -1,4 +1,4 @@
-//! Configuration of a [`SqliteStore`](crate::SqliteStore): where the database lives, how
+//! Configuration of a [`SqliteStore`]: where the database lives, how
 //! durable a commit is, which table holds the entries, and the clock and sweeper.
 
 use std::fmt;

@@ -20,7 +20,10 @@ fn url_or_skip(test: &str) -> Option<String> {
             if std::env::var("CI").as_deref() == Ok("true") {
                 panic!("{test}: {VAR} is not set and CI=true (run scripts/test.sh)");
             }
-            mcp_kv_core::testkit::announce_skip(test, &format!("{VAR} not set (run scripts/test.sh)"));
+            mcp_kv_core::testkit::announce_skip(
+                test,
+                &format!("{VAR} not set (run scripts/test.sh)"),
+            );
             None
         }
     }

@@ -18,7 +18,10 @@ pub fn endpoint(test: &str) -> Option<String> {
             if std::env::var("CI").as_deref() == Ok("true") {
                 panic!("{test}: {ENDPOINT_ENV} is not set and CI=true (run scripts/test.sh)");
             }
-            mcp_kv_core::testkit::announce_skip(test, &format!("{ENDPOINT_ENV} not set (run scripts/test.sh)"));
+            mcp_kv_core::testkit::announce_skip(
+                test,
+                &format!("{ENDPOINT_ENV} not set (run scripts/test.sh)"),
+            );
             None
         }
     }

@@ -15,7 +15,10 @@ pub fn env_or_skip(var: &str, test: &str) -> Option<String> {
             if std::env::var("CI").as_deref() == Ok("true") {
                 panic!("{test}: {var} is not set and CI=true (run scripts/test.sh, which starts Redis with scripts/redis.sh)");
             }
-            mcp_kv_core::testkit::announce_skip(test, &format!("{var} not set (run scripts/test.sh)"));
+            mcp_kv_core::testkit::announce_skip(
+                test,
+                &format!("{var} not set (run scripts/test.sh)"),
+            );
             None
         }
     }
@@ -46,7 +49,10 @@ pub fn server_bin(test: &str) -> Option<PathBuf> {
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("{test}: no redis-server (set MCP_KV_REDIS_SERVER_BIN or run scripts/test.sh) and CI=true");
         }
-        mcp_kv_core::testkit::announce_skip(test, "MCP_KV_REDIS_SERVER_BIN not set and no redis-server on PATH (run scripts/test.sh)");
+        mcp_kv_core::testkit::announce_skip(
+            test,
+            "MCP_KV_REDIS_SERVER_BIN not set and no redis-server on PATH (run scripts/test.sh)",
+        );
     }
     found
 }
