@@ -8,7 +8,9 @@
 
 Reads every `<criterion>/**/new/benchmark.json` with its `estimates.json` (the typical time per
 iteration: criterion's slope estimate when it has one, the mean otherwise; only results written
-after --since when given, so stale results from older runs are left out), pairs our function
+after --since when given, so stale results from older runs are left out) — or, with --logs, the
+times criterion printed in those logs (what scripts/bench-report.sh uses: on a shared checkout
+another process may rewrite target/criterion after a bench ran) — pairs our function
 with each peer in the same group (same workload, same run), and writes:
 
 - Markdown ratio tables per backend: our throughput ÷ the peer's (> 1 = we are faster), with the
@@ -94,6 +96,43 @@ def load(criterion_dir: str, since: float | None) -> dict:
         if b.get("value_str"):
             fid = f"{fid}/{b['value_str']}" if fid else b["value_str"]
         groups.setdefault(b["group_id"], {})[fid] = ns * 1e-9
+    return groups
+
+
+UNITS = {"ps": 1e-12, "ns": 1e-9, "µs": 1e-6, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+TIME_LINE = re.compile(r"^(.*?)\s*time:\s+\[(\S+) (\S+) (\S+) (\S+) (\S+) (\S+)\]")
+
+
+def load_logs(criterion_dir: str, logs: list[str]) -> dict:
+    """Times from criterion's printed output (the middle estimate of `time: [lo mid hi]`), so
+    only the runs these logs recorded count, even if another process has since rewritten
+    target/criterion. The split of an id into group / function / value comes from the
+    benchmark.json files (a group name may itself contain '/')."""
+    ids = {}
+    for bpath in glob.glob(os.path.join(criterion_dir, "**", "new", "benchmark.json"), recursive=True):
+        with open(bpath, encoding="utf-8") as f:
+            b = json.load(f)
+        fid = b.get("function_id") or ""
+        if b.get("value_str"):
+            fid = f"{fid}/{b['value_str']}" if fid else b["value_str"]
+        ids[b["full_id"]] = (b["group_id"], fid)
+    groups: dict[str, dict[str, float]] = {}
+    for log in logs:
+        prev = ""
+        with open(log, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                line = line.rstrip("\n")
+                m = TIME_LINE.match(line)
+                if m and m.group(5) in UNITS:
+                    name = m.group(1).strip() or prev
+                    secs = float(m.group(4)) * UNITS[m.group(5)]
+                    if name in ids:
+                        g, fid = ids[name]
+                        groups.setdefault(g, {})[fid] = secs
+                    else:
+                        print(f"bench_chart.py: {log}: no benchmark.json for {name!r}", file=sys.stderr)
+                if line.strip() and "time:" not in line:
+                    prev = line.strip()
     return groups
 
 
@@ -295,8 +334,11 @@ def chart_rows(speed: list[dict], cost: list[dict], pykv: list) -> list[dict]:
         if r["target"] is None:
             continue
         # As a speed ratio: baseline time / wrapper time; the cost target t becomes 1/t.
-        rows.append(dict(section=r["section"], label=f"{r['group']}: {r['ours_name']} vs {r['peer']}",
+        group = r["group"].split("/", 1)[-1]
+        rows.append(dict(section=r["section"], label=f"{group}: {r['ours_name']} vs {r['peer']}",
                          peer="wrapper baseline", value=1 / r["value"], target=1 / r["target"]))
+    order = [name for name, _ in SECTIONS]
+    rows.sort(key=lambda r: order.index(r["section"]) if r["section"] in order else len(order))
     for p in pykv:
         for r in p["rows"]:
             if r["ratio"] is None:
@@ -392,6 +434,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--criterion", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "criterion"))
     ap.add_argument("--since", type=float, help="ignore results written before this time (epoch seconds)")
+    ap.add_argument("--logs", nargs="*", default=[],
+                    help="take the times from these criterion outputs instead of estimates.json")
     ap.add_argument("--pykv", nargs="*", default=[], help="JSON files written by pykv_bench.py compare --json")
     ap.add_argument("--md", help="write the Markdown tables here (default: stdout)")
     ap.add_argument("--svg", help="write the SVG chart here")
@@ -399,7 +443,7 @@ def main() -> None:
     ap.add_argument("--title", default="mcp-kv: ratio to each peer per workload")
     a = ap.parse_args()
 
-    groups = load(a.criterion, a.since)
+    groups = load_logs(a.criterion, a.logs) if a.logs else load(a.criterion, a.since)
     speed, cost = speed_rows(groups), cost_rows(groups)
     fp_path = os.path.join(a.criterion, "scaling-footprint.json")
     footprint = []
