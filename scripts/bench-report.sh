@@ -19,8 +19,8 @@
 # Environment: BENCHES="memory sqlite …" (subset), MEASUREMENT_TIME (s, default 3),
 #              WARM_UP_TIME (s, default 1), PYKV_OPS (default 5000, as `mcp-kv bench`).
 # Takes ~15–25 minutes on a quiet 2-core machine once built (the 1 M-entry loads of the
-# scaling bench and moto's ~3 ms
-# per request dominate). Results: target/bench-report/ (logs, tables.md, ratios.json).
+# scaling bench and moto's ~3 ms per request dominate). Results: target/bench-report/ (logs,
+# tables.md, ratios.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
