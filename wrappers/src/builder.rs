@@ -41,7 +41,6 @@ use std::sync::Arc;
 use mcp_kv_core::{DynStore, KvStore, Result};
 
 use crate::namespace::Namespace;
-use crate::passthrough::Shared;
 use crate::read_only::ReadOnly;
 use crate::retry::{Retry, RetryConfig};
 use crate::size_limit::SizeLimit;
@@ -94,8 +93,8 @@ impl fmt::Debug for Layer {
 
 impl Layer {
     fn wrap(self, inner: DynStore) -> Result<DynStore> {
-        // Each layer holds its inner store as `Shared`: one boxed future per layer, not two.
-        let inner = Shared(inner);
+        // `Arc<dyn KvStore>` forwards the inner store's future as is (mcp-kv-core), so each
+        // layer costs one boxed future.
         Ok(match self {
             Layer::Namespace(ns) => Arc::new(Namespace::new(inner, ns)?),
             #[cfg(feature = "compression")]
@@ -109,7 +108,7 @@ impl Layer {
             Layer::ReadOnly => Arc::new(ReadOnly::new(inner)),
             Layer::SizeLimit(n) => Arc::new(SizeLimit::new(inner, n)),
             Layer::Tracing(c) => Arc::new(Tracing::new(inner, c)),
-            Layer::Custom(f) => f(inner.0)?,
+            Layer::Custom(f) => f(inner)?,
         })
     }
 }

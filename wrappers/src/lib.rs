@@ -96,8 +96,8 @@
 //! interleaved) — above the 1.10× the project aims for; in absolute terms a few hundred
 //! nanoseconds, negligible next to any network or disk backend. [`Encryption`] of 1 KiB values
 //! is within noise of a raw XChaCha20-Poly1305 call plus the memory store (0.75–1.07× in the
-//! runs made). Layers built by [`StoreBuilder`] call their inner store without the second boxed
-//! future that `Arc<dyn KvStore>`'s forwarding adds.
+//! runs made). A layer holding an `Arc<dyn KvStore>` pays no second boxed future: mcp-kv-core's
+//! `Arc` forwarding hands back the inner store's future as is.
 
 #![forbid(unsafe_code)]
 
@@ -111,7 +111,6 @@ pub mod encryption;
 pub mod fallback;
 mod hook;
 pub mod namespace;
-mod passthrough;
 pub mod read_only;
 pub mod retry;
 pub mod routing;
