@@ -143,7 +143,8 @@
 //! ## Threat model
 //!
 //! Each attack, the defence, and the test that proves it (in `tests/`, run on the memory,
-//! SQLite and Redis backends: `memory::<name>`, `sqlite::<name>`, `redis::<name>`).
+//! SQLite, Redis and DynamoDB backends: `memory::<name>`, `sqlite::<name>`, `redis::<name>`,
+//! `dynamodb::<name>`).
 //!
 //! | attack | defence | test |
 //! |---|---|---|
