@@ -61,7 +61,15 @@ async fn data_survives_reopen_and_the_directory_is_locked() {
 
     store.close().await.unwrap();
     drop(store);
-    let store = SledStore::open(&path).unwrap();
+    // sled's own background flusher thread holds the directory lock until it notices the drop
+    // and exits (asynchronously): reopening can be refused for a moment, then succeeds.
+    let mut reopened = SledStore::open(&path);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while reopened.is_err() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        reopened = SledStore::open(&path);
+    }
+    let store = reopened.unwrap();
     assert_eq!(store.get("c", "k").await.unwrap(), Some(b("v1")));
     let entry = store.get_entry("c", "t").await.unwrap().unwrap();
     assert!(entry.ttl.unwrap() <= Duration::from_secs(3600));
