@@ -50,6 +50,7 @@
 //! re-written instead; without enumeration only accessed entries are refreshed.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,27 +73,13 @@ pub struct Session {
     id: String,
     collection: String,
     idle_ttl: Duration,
-    last_refresh: Arc<cell::Cell<Option<u64>>>,
+    /// Epoch ms of the last refresh of every entry's TTL by this handle; `NEVER` if none.
+    last_refresh: Arc<AtomicU64>,
     clock: SharedClock,
 }
 
-/// A `Copy` value behind a std mutex, shared between clones of a handle (poisoning ignored:
-/// the value is always valid).
-mod cell {
-    #[derive(Debug, Default)]
-    pub struct Cell<T>(std::sync::Mutex<T>);
-    impl<T: Copy> Cell<T> {
-        pub fn new(v: T) -> Self {
-            Cell(std::sync::Mutex::new(v))
-        }
-        pub fn get(&self) -> T {
-            *self.0.lock().unwrap_or_else(|e| e.into_inner())
-        }
-        pub fn set(&self, v: T) {
-            *self.0.lock().unwrap_or_else(|e| e.into_inner()) = v;
-        }
-    }
-}
+/// `last_refresh` before the first refresh (or after `end`).
+const NEVER: u64 = u64::MAX;
 
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -120,7 +107,7 @@ impl Session {
             id: id.to_string(),
             collection,
             idle_ttl,
-            last_refresh: Arc::new(cell::Cell::new(None)),
+            last_refresh: Arc::new(AtomicU64::new(NEVER)),
             clock: system_clock(),
         })
     }
@@ -187,7 +174,7 @@ impl Session {
     /// removed. Idempotent.
     pub async fn end(&self) -> Result<u64> {
         self.store.delete(SESSION_MARKERS, &self.id).await?;
-        self.last_refresh.set(None);
+        self.last_refresh.store(NEVER, Ordering::Relaxed);
         if self.store.capabilities().enumerate {
             return self.store.clear(&self.collection).await;
         }
@@ -215,15 +202,15 @@ impl Session {
         }
         let now = self.clock.now_millis();
         let half_idle = crate::expiry::ttl_millis_ceil(self.idle_ttl / 2);
-        let due = match self.last_refresh.get() {
-            None => true,
-            Some(at) => now.saturating_sub(at) >= half_idle,
+        let due = match self.last_refresh.load(Ordering::Relaxed) {
+            NEVER => true,
+            at => now.saturating_sub(at) >= half_idle,
         };
         if alive && due && caps.touch && caps.enumerate {
             self.refresh_entries().await?;
         }
         if due {
-            self.last_refresh.set(Some(now));
+            self.last_refresh.store(now, Ordering::Relaxed);
         }
         Ok(true)
     }
