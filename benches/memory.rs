@@ -10,6 +10,19 @@
 //! every side. Groups run in order on one fixture, so later groups read what earlier write
 //! groups wrote.
 //!
+//! Groups: `get-hit`, `get-miss` (keys never written), `put`, `put-with-TTL`, `get_many(100)`,
+//! `put_many(100)` (with a TTL), `take`, `mix 90/10 on 2 tasks`. Where a peer lacks the
+//! operation:
+//!
+//! - moka has no batch read or write: `get_many(100)` and `put_many(100)` loop over its `get` /
+//!   `insert`, as its users write them;
+//! - `take` is our atomic get-and-delete. moka's counterpart is `remove` (which returns the
+//!   removed value); openkeyv has no get-and-delete (only `compare_and_delete` after a
+//!   `get_with_revision`, two calls), so it is left out of `take`. Every `take` iteration takes
+//!   a present key: rounds of 1 000 keys are put untimed (ours in one `put_many`, moka one
+//!   `insert` per key, both with the write TTL), then their takes are timed; each side asserts
+//!   that every take hit.
+//!
 //! Run: `cargo bench --bench memory -- --warm-up-time 1 --measurement-time 3`
 
 use std::hint::black_box;
@@ -32,6 +45,8 @@ const COLL: &str = "bench";
 const BATCH: usize = 100;
 const READ_TTL: Duration = Duration::from_secs(3600);
 const WRITE_TTL: Duration = Duration::from_secs(1800); // outlives the run: reads stay hits
+/// Keys put (untimed) then taken (timed) per round of the `take` group.
+const TAKE_CHUNK: usize = 1_000;
 
 /// A moka value with its own TTL.
 #[derive(Clone)]
@@ -64,6 +79,8 @@ struct Fixture {
     okv: openkeyv::store::memory::MemoryStore,
     keys: Vec<String>,
     misses: Vec<String>,
+    /// The keys of the `take` group, written only by it.
+    takes: Vec<String>,
     values: Vec<Bytes>,
     batches: Vec<Vec<String>>,
 }
@@ -72,6 +89,7 @@ impl Fixture {
     fn new(rt: &Runtime) -> Self {
         let keys: Vec<String> = (0..KEYS).map(|i| format!("key-{i:05}")).collect();
         let misses = (0..KEYS).map(|i| format!("miss-{i:05}")).collect();
+        let takes = (0..TAKE_CHUNK).map(|i| format!("take-{i:05}")).collect();
         let values: Vec<Bytes> = (0..4u8)
             .map(|n| Bytes::from(vec![n; VALUE_BYTES]))
             .collect();
@@ -91,6 +109,7 @@ impl Fixture {
                 okv: openkeyv::store::memory::MemoryStore::new(),
                 keys,
                 misses,
+                takes,
                 values,
                 batches,
             };
@@ -250,6 +269,119 @@ fn get_many(c: &mut Criterion, rt: &Runtime, f: &Fixture) {
     g.finish();
 }
 
+fn put_many(c: &mut Criterion, rt: &Runtime, f: &Fixture) {
+    let batches: &[Vec<String>] = &f.batches;
+    let values: &[Bytes] = &f.values;
+    let mut g = group(c, "put_many(100)", BATCH as u64);
+    let ours = &f.ours;
+    let mut i = 0;
+    // Each round writes one of the four values (rotating) with the write TTL, the batch built
+    // in the measured closure on every side.
+    g.bench_function("mcp-kv", |b| {
+        b.to_async(rt).iter(|| {
+            i += 1;
+            let (batch, value) = (&batches[i % batches.len()], &values[(i / 3) % 4]);
+            let entries: Vec<(String, Bytes)> =
+                batch.iter().map(|k| (k.clone(), value.clone())).collect();
+            async move { ours.put_many(COLL, entries, Some(WRITE_TTL)).await.unwrap() }
+        })
+    });
+    // moka has no batch write: a loop, as its users write it.
+    let moka = &f.moka;
+    g.bench_function("moka", |b| {
+        b.to_async(rt).iter(|| {
+            i += 1;
+            let (batch, value) = (&batches[i % batches.len()], &values[(i / 3) % 4]);
+            async move {
+                for key in batch {
+                    let val = Val {
+                        bytes: value.clone(),
+                        ttl: Some(WRITE_TTL),
+                    };
+                    moka.insert(key.clone(), val).await;
+                }
+            }
+        })
+    });
+    let okv = &f.okv;
+    let ttl_secs = Some(WRITE_TTL.as_secs_f64());
+    g.bench_function("openkeyv", |b| {
+        b.to_async(rt).iter(|| {
+            i += 1;
+            let (batch, value) = (&batches[i % batches.len()], &values[(i / 3) % 4]);
+            let vals: Vec<Value> = batch.iter().map(|_| Value::binary(value.clone())).collect();
+            async move {
+                okv.put_many(batch, &vals, Some(COLL), ttl_secs)
+                    .await
+                    .unwrap()
+            }
+        })
+    });
+    g.finish();
+}
+
+/// The rounds of `iters` takes: sizes of at most [`TAKE_CHUNK`].
+fn take_rounds(iters: u64) -> impl Iterator<Item = usize> {
+    let iters = iters as usize;
+    (0..iters.div_ceil(TAKE_CHUNK)).map(move |r| (iters - r * TAKE_CHUNK).min(TAKE_CHUNK))
+}
+
+fn take(c: &mut Criterion, rt: &Runtime, f: &Fixture) {
+    let keys: &[String] = &f.takes;
+    let values: &[Bytes] = &f.values;
+    let mut g = group(c, "take", 1);
+    let ours = &f.ours;
+    g.bench_function("mcp-kv", |b| {
+        b.to_async(rt).iter_custom(|iters| async move {
+            let mut timed = Duration::ZERO;
+            for n in take_rounds(iters) {
+                let round = &keys[..n];
+                let entries = round
+                    .iter()
+                    .enumerate()
+                    .map(|(j, k)| (k.clone(), values[j % 4].clone()))
+                    .collect();
+                ours.put_many(COLL, entries, Some(WRITE_TTL)).await.unwrap();
+                let mut hits = 0;
+                let start = Instant::now();
+                for key in round {
+                    hits += usize::from(black_box(ours.take(COLL, key).await.unwrap()).is_some());
+                }
+                timed += start.elapsed();
+                assert_eq!(hits, n, "every take hits");
+            }
+            timed
+        })
+    });
+    let moka = &f.moka;
+    g.bench_function("moka", |b| {
+        b.to_async(rt).iter_custom(|iters| async move {
+            let mut timed = Duration::ZERO;
+            for n in take_rounds(iters) {
+                let round = &keys[..n];
+                for (j, key) in round.iter().enumerate() {
+                    let val = Val {
+                        bytes: values[j % 4].clone(),
+                        ttl: Some(WRITE_TTL),
+                    };
+                    moka.insert(key.clone(), val).await;
+                }
+                let mut hits = 0;
+                let start = Instant::now();
+                for key in round {
+                    let taken = moka.remove(key.as_str()).await.map(|v| v.bytes);
+                    hits += usize::from(black_box(taken).is_some());
+                }
+                timed += start.elapsed();
+                assert_eq!(hits, n, "every take hits");
+            }
+            timed
+        })
+    });
+    // openkeyv: no get-and-delete (see the top of the file).
+    g.finish();
+}
+
 /// One side of the mixed workload: a read and a write (with a TTL) of key number `n`.
 trait Side: Send + Sync + 'static {
     fn read(&self, n: usize) -> impl std::future::Future<Output = ()> + Send + '_;
@@ -377,6 +509,8 @@ fn benches(c: &mut Criterion) {
     writes(c, &rt, &f, "put", None);
     writes(c, &rt, &f, "put-with-TTL", Some(WRITE_TTL));
     get_many(c, &rt, &f);
+    put_many(c, &rt, &f);
+    take(c, &rt, &f);
     mixed(c, &rt, &f);
 }
 
