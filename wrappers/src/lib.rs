@@ -110,6 +110,7 @@ pub mod compression;
 pub mod encryption;
 pub mod fallback;
 mod hook;
+mod names;
 pub mod namespace;
 pub mod read_only;
 pub mod retry;

@@ -7,6 +7,10 @@
 //! collection `"c"` is `a%3Ab:c` — they never collide, and namespaces nest (an inner
 //! `Namespace` prefixes again).
 //!
+//! The prefixed names of the first [`INTERNED_NAMES`] collections are kept in a lock-free
+//! table, so a call costs one lookup and no allocation, and the inner store's future is
+//! returned as is (no second boxed future).
+//!
 //! Keys are not touched. [`KvStore::collections`] lists only the namespace's own collections,
 //! with the prefix removed. Because the prefix takes room in the inner store's collection
 //! names, [`Capabilities::max_collection_bytes`] is reduced by the prefix length.
@@ -29,12 +33,17 @@
 //! # }).unwrap();
 //! ```
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use mcp_kv_core::encoding::escape;
 use mcp_kv_core::{Capabilities, Cursor, Entry, Error, ErrorKind, KvStore, Page, Result};
+
+use crate::names::NameTable;
 
 /// The character that ends the escaped namespace in a stored collection name.
 pub const SEPARATOR: char = ':';
@@ -47,6 +56,8 @@ pub struct Namespace<S> {
     namespace: String,
     prefix: String,
     max_collection_bytes: usize,
+    /// Collection → prefixed name, shared by clones.
+    names: Arc<NameTable<Box<str>>>,
 }
 
 impl<S: KvStore> Namespace<S> {
@@ -77,6 +88,7 @@ impl<S: KvStore> Namespace<S> {
             namespace,
             prefix,
             max_collection_bytes,
+            names: Arc::new(NameTable::new(INTERNED_NAMES)),
         })
     }
 
@@ -95,8 +107,12 @@ impl<S: KvStore> Namespace<S> {
         &self.inner
     }
 
-    /// The name of `collection` in the inner store, after checking its length.
-    fn full(&self, collection: &str) -> Result<String> {
+    /// The name of `collection` in the inner store, after checking its length: interned in
+    /// the table for the first [`INTERNED_NAMES`] collections, built on each call past that.
+    fn inner_name(&self, collection: &str) -> Result<InnerName<'_>> {
+        if let Some(full) = self.names.get(collection) {
+            return Ok(InnerName::Interned(full));
+        }
         if collection.is_empty() {
             return Err(Error::new(
                 ErrorKind::InvalidKey,
@@ -113,13 +129,54 @@ impl<S: KvStore> Namespace<S> {
                 ),
             ));
         }
-        let mut full = String::with_capacity(self.prefix.len() + collection.len());
-        full.push_str(&self.prefix);
-        full.push_str(collection);
-        Ok(full)
+        let build = || {
+            let mut full = String::with_capacity(self.prefix.len() + collection.len());
+            full.push_str(&self.prefix);
+            full.push_str(collection);
+            full
+        };
+        Ok(
+            match self
+                .names
+                .get_or_insert_with(collection, || build().into_boxed_str())
+            {
+                Some(full) => InnerName::Interned(full),
+                None => InnerName::Owned(build()),
+            },
+        )
     }
 }
 
+/// How many collection names a [`Namespace`] keeps prefixed (and so renames without allocating).
+pub const INTERNED_NAMES: usize = 1024;
+
+/// A collection's name in the inner store.
+enum InnerName<'a> {
+    Interned(&'a str),
+    Owned(String),
+}
+
+/// The boxed future every trait method returns (what `async_trait` desugars to).
+type BoxFut<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+/// Calls `$call` with `$c` bound to the inner name of `$collection`. An interned name is
+/// borrowed from `self`, so the inner store's future is returned as is, with no second boxed
+/// future around it; otherwise (a bad name, or more names than the table holds) one is built.
+macro_rules! with_inner_name {
+    ($self:ident, $collection:ident, |$c:ident| $call:expr) => {
+        match $self.inner_name($collection) {
+            Ok(InnerName::Interned($c)) => $call,
+            Ok(InnerName::Owned(owned)) => Box::pin(async move {
+                let $c: &str = &owned;
+                $call.await
+            }),
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+        }
+    };
+}
+
+// Written without `#[async_trait]` where a collection is only renamed, so that the namespace
+// costs one table lookup per call and no allocation (see `with_inner_name!`).
 #[async_trait]
 impl<S: KvStore> KvStore for Namespace<S> {
     fn capabilities(&self) -> Capabilities {
@@ -128,90 +185,194 @@ impl<S: KvStore> KvStore for Namespace<S> {
         caps
     }
 
-    async fn get(&self, collection: &str, key: &str) -> Result<Option<Bytes>> {
-        self.inner.get(&self.full(collection)?, key).await
+    fn get<'s, 'c, 'k, 'f>(&'s self, collection: &'c str, key: &'k str) -> BoxFut<'f, Option<Bytes>>
+    where
+        's: 'f,
+        'c: 'f,
+        'k: 'f,
+        Self: 'f,
+    {
+        with_inner_name!(self, collection, |c| self.inner.get(c, key))
     }
 
-    async fn get_entry(&self, collection: &str, key: &str) -> Result<Option<Entry>> {
-        self.inner.get_entry(&self.full(collection)?, key).await
+    fn get_entry<'s, 'c, 'k, 'f>(
+        &'s self,
+        collection: &'c str,
+        key: &'k str,
+    ) -> BoxFut<'f, Option<Entry>>
+    where
+        's: 'f,
+        'c: 'f,
+        'k: 'f,
+        Self: 'f,
+    {
+        with_inner_name!(self, collection, |c| self.inner.get_entry(c, key))
     }
 
-    async fn put(
-        &self,
-        collection: &str,
-        key: &str,
+    fn put<'s, 'c, 'k, 'f>(
+        &'s self,
+        collection: &'c str,
+        key: &'k str,
         value: Bytes,
         ttl: Option<Duration>,
-    ) -> Result<()> {
-        self.inner
-            .put(&self.full(collection)?, key, value, ttl)
-            .await
+    ) -> BoxFut<'f, ()>
+    where
+        's: 'f,
+        'c: 'f,
+        'k: 'f,
+        Self: 'f,
+    {
+        with_inner_name!(self, collection, |c| self.inner.put(c, key, value, ttl))
     }
 
-    async fn delete(&self, collection: &str, key: &str) -> Result<bool> {
-        self.inner.delete(&self.full(collection)?, key).await
+    fn delete<'s, 'c, 'k, 'f>(&'s self, collection: &'c str, key: &'k str) -> BoxFut<'f, bool>
+    where
+        's: 'f,
+        'c: 'f,
+        'k: 'f,
+        Self: 'f,
+    {
+        with_inner_name!(self, collection, |c| self.inner.delete(c, key))
     }
 
-    async fn get_many(&self, collection: &str, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
-        self.inner.get_many(&self.full(collection)?, keys).await
+    fn get_many<'s, 'c, 'k, 'kk, 'f>(
+        &'s self,
+        collection: &'c str,
+        keys: &'k [&'kk str],
+    ) -> BoxFut<'f, Vec<Option<Bytes>>>
+    where
+        's: 'f,
+        'c: 'f,
+        'k: 'f,
+        'kk: 'f,
+        Self: 'f,
+    {
+        with_inner_name!(self, collection, |c| self.inner.get_many(c, keys))
     }
 
-    async fn get_entries(&self, collection: &str, keys: &[&str]) -> Result<Vec<Option<Entry>>> {
-        self.inner.get_entries(&self.full(collection)?, keys).await
+    fn get_entries<'s, 'c, 'k, 'kk, 'f>(
+        &'s self,
+        collection: &'c str,
+        keys: &'k [&'kk str],
+    ) -> BoxFut<'f, Vec<Option<Entry>>>
+    where
+        's: 'f,
+        'c: 'f,
+        'k: 'f,
+        'kk: 'f,
+        Self: 'f,
+    {
+        with_inner_name!(self, collection, |c| self.inner.get_entries(c, keys))
     }
 
-    async fn put_many(
-        &self,
-        collection: &str,
+    fn put_many<'s, 'c, 'f>(
+        &'s self,
+        collection: &'c str,
         entries: Vec<(String, Bytes)>,
         ttl: Option<Duration>,
-    ) -> Result<()> {
-        self.inner
-            .put_many(&self.full(collection)?, entries, ttl)
-            .await
+    ) -> BoxFut<'f, ()>
+    where
+        's: 'f,
+        'c: 'f,
+        Self: 'f,
+    {
+        with_inner_name!(self, collection, |c| self.inner.put_many(c, entries, ttl))
     }
 
-    async fn delete_many(&self, collection: &str, keys: &[&str]) -> Result<u64> {
-        self.inner.delete_many(&self.full(collection)?, keys).await
+    fn delete_many<'s, 'c, 'k, 'kk, 'f>(
+        &'s self,
+        collection: &'c str,
+        keys: &'k [&'kk str],
+    ) -> BoxFut<'f, u64>
+    where
+        's: 'f,
+        'c: 'f,
+        'k: 'f,
+        'kk: 'f,
+        Self: 'f,
+    {
+        with_inner_name!(self, collection, |c| self.inner.delete_many(c, keys))
     }
 
-    async fn put_if_absent(
-        &self,
-        collection: &str,
-        key: &str,
+    fn put_if_absent<'s, 'c, 'k, 'f>(
+        &'s self,
+        collection: &'c str,
+        key: &'k str,
         value: Bytes,
         ttl: Option<Duration>,
-    ) -> Result<bool> {
-        self.inner
-            .put_if_absent(&self.full(collection)?, key, value, ttl)
-            .await
+    ) -> BoxFut<'f, bool>
+    where
+        's: 'f,
+        'c: 'f,
+        'k: 'f,
+        Self: 'f,
+    {
+        with_inner_name!(self, collection, |c| self
+            .inner
+            .put_if_absent(c, key, value, ttl))
     }
 
-    async fn take(&self, collection: &str, key: &str) -> Result<Option<Bytes>> {
-        self.inner.take(&self.full(collection)?, key).await
+    fn take<'s, 'c, 'k, 'f>(
+        &'s self,
+        collection: &'c str,
+        key: &'k str,
+    ) -> BoxFut<'f, Option<Bytes>>
+    where
+        's: 'f,
+        'c: 'f,
+        'k: 'f,
+        Self: 'f,
+    {
+        with_inner_name!(self, collection, |c| self.inner.take(c, key))
     }
 
-    async fn compare_and_swap(
-        &self,
-        collection: &str,
-        key: &str,
-        current: Option<&[u8]>,
+    fn compare_and_swap<'s, 'c, 'k, 'v, 'f>(
+        &'s self,
+        collection: &'c str,
+        key: &'k str,
+        current: Option<&'v [u8]>,
         new: Option<Bytes>,
         ttl: Option<Duration>,
-    ) -> Result<bool> {
-        self.inner
-            .compare_and_swap(&self.full(collection)?, key, current, new, ttl)
-            .await
+    ) -> BoxFut<'f, bool>
+    where
+        's: 'f,
+        'c: 'f,
+        'k: 'f,
+        'v: 'f,
+        Self: 'f,
+    {
+        with_inner_name!(self, collection, |c| self
+            .inner
+            .compare_and_swap(c, key, current, new, ttl))
     }
 
-    async fn touch(&self, collection: &str, key: &str, ttl: Option<Duration>) -> Result<bool> {
-        self.inner.touch(&self.full(collection)?, key, ttl).await
+    fn touch<'s, 'c, 'k, 'f>(
+        &'s self,
+        collection: &'c str,
+        key: &'k str,
+        ttl: Option<Duration>,
+    ) -> BoxFut<'f, bool>
+    where
+        's: 'f,
+        'c: 'f,
+        'k: 'f,
+        Self: 'f,
+    {
+        with_inner_name!(self, collection, |c| self.inner.touch(c, key, ttl))
     }
 
-    async fn keys(&self, collection: &str, cursor: Option<Cursor>, limit: usize) -> Result<Page> {
-        self.inner
-            .keys(&self.full(collection)?, cursor, limit)
-            .await
+    fn keys<'s, 'c, 'f>(
+        &'s self,
+        collection: &'c str,
+        cursor: Option<Cursor>,
+        limit: usize,
+    ) -> BoxFut<'f, Page>
+    where
+        's: 'f,
+        'c: 'f,
+        Self: 'f,
+    {
+        with_inner_name!(self, collection, |c| self.inner.keys(c, cursor, limit))
     }
 
     async fn collections(&self) -> Result<Vec<String>> {
@@ -223,18 +384,31 @@ impl<S: KvStore> KvStore for Namespace<S> {
             .collect())
     }
 
-    async fn clear(&self, collection: &str) -> Result<u64> {
-        self.inner.clear(&self.full(collection)?).await
+    fn clear<'s, 'c, 'f>(&'s self, collection: &'c str) -> BoxFut<'f, u64>
+    where
+        's: 'f,
+        'c: 'f,
+        Self: 'f,
+    {
+        with_inner_name!(self, collection, |c| self.inner.clear(c))
     }
 
     /// Culls the whole inner store (expired entries of other namespaces too): expiry is not
     /// namespaced.
-    async fn cull(&self) -> Result<u64> {
-        self.inner.cull().await
+    fn cull<'s, 'f>(&'s self) -> BoxFut<'f, u64>
+    where
+        's: 'f,
+        Self: 'f,
+    {
+        self.inner.cull()
     }
 
-    async fn close(&self) -> Result<()> {
-        self.inner.close().await
+    fn close<'s, 'f>(&'s self) -> BoxFut<'f, ()>
+    where
+        's: 'f,
+        Self: 'f,
+    {
+        self.inner.close()
     }
 }
 
@@ -242,6 +416,31 @@ impl<S: KvStore> KvStore for Namespace<S> {
 mod tests {
     use super::*;
     use crate::test_support::store;
+
+    #[tokio::test]
+    async fn collections_past_the_interned_ones_work_the_same() {
+        let shared = store();
+        let ns = Namespace::new(shared.clone(), "t").unwrap();
+        let n = INTERNED_NAMES + 50;
+        for i in 0..n {
+            let c = format!("c{i}");
+            ns.put(&c, "k", Bytes::from(c.clone()), None).await.unwrap();
+        }
+        for i in 0..n {
+            let c = format!("c{i}");
+            assert_eq!(ns.get(&c, "k").await.unwrap().unwrap(), c.as_bytes());
+            assert_eq!(
+                shared.get(&format!("t:{c}"), "k").await.unwrap().unwrap(),
+                c.as_bytes()
+            );
+        }
+        assert_eq!(ns.collections().await.unwrap().len(), n);
+        assert_eq!(ns.names.len(), INTERNED_NAMES);
+        // Bad names are refused whether or not the table has room.
+        assert!(ns.get("", "k").await.is_err());
+        let long = "x".repeat(ns.capabilities().max_collection_bytes + 1);
+        assert!(ns.get(&long, "k").await.is_err());
+    }
 
     #[tokio::test]
     async fn namespaces_never_collide() {

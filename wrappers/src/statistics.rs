@@ -14,10 +14,10 @@
 //! | `bytes_out` | value bytes returned by the store |
 //!
 //! Counters are `AtomicU64`s updated with relaxed ordering after the operation ends; the hot
-//! path takes one shared read lock to find the collection's counters. At most
-//! [`Stats::with_max_collections`] collections (default 1024) get counters of their own — the
-//! rest add up under [`StatsSnapshot::other`], so per-session collections cannot grow memory
-//! without bound.
+//! path finds the collection's counters in a lock-free table (one hash, one acquire load — no
+//! lock). At most [`Stats::with_max_collections`] collections (default 1024) get counters of
+//! their own, the first ones seen, for the life of the counters — the rest add up under
+//! [`StatsSnapshot::other`], so per-session collections cannot grow memory without bound.
 //!
 //! [`Stats::snapshot`] copies the counters, [`Stats::reset`] zeroes them; with the `metrics`
 //! feature, [`Stats::export_metrics`] publishes a snapshot through the `metrics` crate.
@@ -50,9 +50,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use hashbrown::HashMap;
 use mcp_kv_core::{Capabilities, Cursor, Entry, KvStore, Operation, Page, Result};
-use parking_lot::RwLock;
+
+use crate::names::NameTable;
 
 const OPS: usize = Operation::ALL.len();
 
@@ -280,7 +280,7 @@ impl StatsSnapshot {
 }
 
 struct Registry {
-    collections: RwLock<HashMap<Box<str>, Arc<Counters>>>,
+    collections: NameTable<Counters>,
     other: Counters,
     store_wide: Counters,
     max_collections: usize,
@@ -293,7 +293,7 @@ pub struct Stats(Arc<Registry>);
 impl fmt::Debug for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Stats")
-            .field("collections", &self.0.collections.read().len())
+            .field("collections", &self.0.collections.len())
             .field("max_collections", &self.0.max_collections)
             .finish()
     }
@@ -314,21 +314,22 @@ impl Stats {
     /// Empty counters, at most `max` collections counted apart (the rest under `other`).
     pub fn with_max_collections(max: usize) -> Self {
         Stats(Arc::new(Registry {
-            collections: RwLock::new(HashMap::new()),
+            collections: NameTable::new(max),
             other: Counters::default(),
             store_wide: Counters::default(),
             max_collections: max,
         }))
     }
 
-    /// A copy of every counter.
+    /// A copy of every counter; collections with no count since the last [`reset`](Self::reset)
+    /// are left out.
     pub fn snapshot(&self) -> StatsSnapshot {
         let collections = self
             .0
             .collections
-            .read()
             .iter()
             .map(|(name, c)| (name.to_string(), c.snapshot()))
+            .filter(|(_, c)| !c.operations.is_empty())
             .collect();
         StatsSnapshot {
             collections,
@@ -337,9 +338,10 @@ impl Stats {
         }
     }
 
-    /// Zeroes every counter and forgets the collections seen so far.
+    /// Zeroes every counter. (Collections keep the counters they were given: a collection that
+    /// had counters of its own still has them; the `max_collections` bound is not reset.)
     pub fn reset(&self) {
-        self.0.collections.write().clear();
+        self.0.collections.iter().for_each(|(_, c)| c.zero());
         self.0.other.zero();
         self.0.store_wide.zero();
     }
@@ -350,23 +352,12 @@ impl Stats {
             self.0.store_wide.0[i].add(&d);
             return;
         };
-        {
-            let map = self.0.collections.read();
-            if let Some(c) = map.get(name) {
-                c.0[i].add(&d);
-                return;
-            }
-            if map.len() >= self.0.max_collections {
-                self.0.other.0[i].add(&d);
-                return;
-            }
-        }
-        let mut map = self.0.collections.write();
-        if map.len() >= self.0.max_collections && !map.contains_key(name) {
-            self.0.other.0[i].add(&d);
-            return;
-        }
-        map.entry_ref(name).or_default().0[i].add(&d);
+        let counters = self
+            .0
+            .collections
+            .get_or_insert_with(name, Counters::default)
+            .unwrap_or(&self.0.other);
+        counters.0[i].add(&d);
     }
 
     /// Publishes a snapshot through the `metrics` crate as absolute counters named
@@ -752,6 +743,90 @@ mod tests {
         assert_eq!(snap.collections.len(), 2);
         assert_eq!(snap.other.total().misses, 2);
         assert_eq!(snap.total().calls, 4);
+    }
+
+    /// A `metrics` recorder that keeps the last absolute value of every counter, by name and
+    /// labels.
+    #[cfg(feature = "metrics")]
+    mod recorder {
+        use std::collections::BTreeMap;
+        use std::sync::{Arc, Mutex};
+
+        use metrics::{
+            Counter, CounterFn, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString,
+            Unit,
+        };
+
+        type Values = Arc<Mutex<BTreeMap<String, u64>>>;
+
+        #[derive(Default)]
+        pub(super) struct Capture(pub(super) Values);
+
+        struct Cell(Values, String);
+
+        impl CounterFn for Cell {
+            fn increment(&self, value: u64) {
+                *self.0.lock().unwrap().entry(self.1.clone()).or_default() += value;
+            }
+            fn absolute(&self, value: u64) {
+                self.0.lock().unwrap().insert(self.1.clone(), value);
+            }
+        }
+
+        impl Recorder for Capture {
+            fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+            fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+            fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+            fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+                let labels: Vec<String> = key
+                    .labels()
+                    .map(|l| format!("{}={}", l.key(), l.value()))
+                    .collect();
+                let id = format!("{}{{{}}}", key.name(), labels.join(","));
+                Counter::from_arc(Arc::new(Cell(self.0.clone(), id)))
+            }
+            fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+                Gauge::noop()
+            }
+            fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+                Histogram::noop()
+            }
+        }
+    }
+
+    #[cfg(feature = "metrics")]
+    #[tokio::test]
+    async fn export_metrics_publishes_the_snapshot() {
+        let s = Statistics::new(store());
+        s.put("users", "1", b("abc"), None).await.unwrap();
+        s.get("users", "1").await.unwrap();
+        s.get("users", "2").await.unwrap();
+        s.collections().await.unwrap();
+        let capture = recorder::Capture::default();
+        metrics::with_local_recorder(&capture, || s.stats().export_metrics("kv"));
+        let values = capture.0.lock().unwrap().clone();
+        let get = |name: &str, coll: &str, op: &str| {
+            values
+                .get(&format!("{name}{{collection={coll},operation={op}}}"))
+                .copied()
+        };
+        assert_eq!(get("kv_calls_total", "users", "get"), Some(2));
+        assert_eq!(get("kv_hits_total", "users", "get"), Some(1));
+        assert_eq!(get("kv_misses_total", "users", "get"), Some(1));
+        assert_eq!(get("kv_bytes_out_total", "users", "get"), Some(3));
+        assert_eq!(get("kv_writes_total", "users", "put"), Some(1));
+        assert_eq!(get("kv_bytes_in_total", "users", "put"), Some(3));
+        assert_eq!(get("kv_calls_total", "(store)", "collections"), Some(1));
+        // Absolute values: a second export after more calls replaces, never adds.
+        s.get("users", "1").await.unwrap();
+        metrics::with_local_recorder(&capture, || s.stats().export_metrics("kv"));
+        let values = capture.0.lock().unwrap().clone();
+        assert_eq!(
+            values.get("kv_calls_total{collection=users,operation=get}"),
+            Some(&3)
+        );
+        // Nothing but counts and names leaves: no value bytes in any metric name or label.
+        assert!(values.keys().all(|k| !k.contains("abc")));
     }
 
     #[tokio::test]
