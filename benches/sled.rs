@@ -12,6 +12,26 @@
 //! 10k keys, 1 KiB values, four rotating values in writes; reads hit entries written with a 1 h
 //! TTL. Every database lives in its own temporary directory on disk.
 //!
+//! Groups: `sled get`, `sled get-miss` (keys never written), `sled get_many(100)`, and per
+//! durability `sled put`, `sled put-with-TTL`, `sled put_many(100)`, `sled take`,
+//! `sled mix 90/10 on 2 tasks`. What the raw twin does in them:
+//!
+//! - reads are plain `Tree::get`s (the preloaded raw values carry no header, so raw reads decode
+//!   nothing: the floor);
+//! - `put-with-TTL` and the writes of the mix (30 min TTL) store the same bytes as our store: the
+//!   10-byte header (format version, tag, `expires_at` as u64 big-endian epoch ms) then the value;
+//! - `take` is `Tree::remove` then the same expiry check on the removed bytes' header (ours:
+//!   a `get` and a `compare_and_swap` to nothing, linearizable against concurrent writers).
+//!   Every iteration takes a present key: rounds of 1 000 keys are put untimed (one sled
+//!   `Batch` on each side, flushed once in `(flush)`), then their takes are timed; each side
+//!   asserts that every take hit;
+//! - the mix runs two Tokio tasks, each 90 % gets of present keys / 10 % puts with the TTL, and
+//!   calls sled directly on the tasks, as our store does (see the last group).
+//!
+//! openkeyv flushes after every put, so it is only in the `(flush)` write groups; it has no
+//! get-and-delete (only `compare_and_delete` after a `get_with_revision`), so it is left out of
+//! `take`.
+//!
 //! The `sled get: direct vs spawn_blocking` group is the measurement behind calling sled
 //! directly in the async methods.
 //!
@@ -19,13 +39,14 @@
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 use mcp_kv_core::encoding::encode_pair;
 use mcp_kv_core::KvStore;
+use mcp_kv_sled::encoding::encode_value;
 use mcp_kv_sled::{Durability, SledStore};
 use openkeyv::protocol::AsyncKeyValue;
 use openkeyv::Value;
@@ -36,6 +57,39 @@ const VALUE_BYTES: usize = 1024;
 const COLL: &str = "bench";
 const BATCH: usize = 100;
 const READ_TTL: Duration = Duration::from_secs(3600);
+const WRITE_TTL: Duration = Duration::from_secs(1800); // outlives the run: reads stay hits
+/// Keys put (untimed) then taken (timed) per round of a `take` group.
+const TAKE_CHUNK: usize = 1_000;
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// What a raw sled user storing an expiry writes: the bytes our store writes (format version
+/// 1, tag 1, `expires_at` as u64 big-endian epoch ms, then the value).
+fn with_header(value: &[u8], ttl: Duration) -> Vec<u8> {
+    let at = now_ms() + ttl.as_millis() as u64;
+    let mut out = Vec::with_capacity(10 + value.len());
+    out.extend_from_slice(&[1, 1]);
+    out.extend_from_slice(&at.to_be_bytes());
+    out.extend_from_slice(value);
+    out
+}
+
+/// The raw side's expiry check: the value of header-prefixed bytes if it has not expired.
+fn live_value(stored: &[u8], now: u64) -> Option<&[u8]> {
+    match stored {
+        [1, 1, rest @ ..] => {
+            let (at, value) = rest.split_first_chunk::<8>()?;
+            (now <= u64::from_be_bytes(*at)).then_some(value)
+        }
+        [1, 0, value @ ..] => Some(value),
+        _ => None,
+    }
+}
 
 struct Fixture {
     _dirs: Vec<tempfile::TempDir>,
@@ -43,8 +97,12 @@ struct Fixture {
     ours_flush: Arc<dyn KvStore>,
     ours_db: sled::Db,
     raw: sled::Db,
-    okv: openkeyv::store::disk::DiskStore,
+    okv: Arc<openkeyv::store::disk::DiskStore>,
     keys: Vec<String>,
+    /// Keys never written.
+    misses: Vec<String>,
+    /// The keys of the `take` groups, written only by them.
+    takes: Vec<String>,
     values: Vec<Bytes>,
     batches: Vec<Vec<String>>,
 }
@@ -52,6 +110,12 @@ struct Fixture {
 impl Fixture {
     fn new(rt: &Runtime) -> Self {
         let keys: Vec<String> = (0..KEYS).map(|i| format!("key-{i:05}")).collect();
+        let misses = (0..KEYS).map(|i| format!("miss-{i:05}")).collect();
+        let takes = (0..TAKE_CHUNK).map(|i| format!("take-{i:05}")).collect();
+        // The raw twin's header is our store's, byte for byte.
+        let probe = with_header(b"v", WRITE_TTL);
+        let at = u64::from_be_bytes(probe[2..10].try_into().unwrap());
+        assert_eq!(probe, encode_value(b"v", Some(at)));
         let values: Vec<Bytes> = (0..4u8)
             .map(|n| Bytes::from(vec![n; VALUE_BYTES]))
             .collect();
@@ -76,7 +140,8 @@ impl Fixture {
                 .unwrap(),
         );
         let raw = sled::open(dirs[2].path().join("db")).unwrap();
-        let okv = openkeyv::store::disk::DiskStore::new(dirs[3].path().join("db")).unwrap();
+        let okv =
+            Arc::new(openkeyv::store::disk::DiskStore::new(dirs[3].path().join("db")).unwrap());
         rt.block_on(async {
             for chunk in keys.chunks(BATCH) {
                 let entries: Vec<(String, Bytes)> = chunk
@@ -114,6 +179,8 @@ impl Fixture {
             raw,
             okv,
             keys,
+            misses,
+            takes,
             values,
             batches,
         }
@@ -134,9 +201,13 @@ fn group<'a>(c: &'a mut Criterion, name: &str, elements: u64) -> BenchmarkGroup<
     g
 }
 
-fn get(c: &mut Criterion, rt: &Runtime, f: &Fixture) {
-    let keys: &[String] = &f.keys;
-    let mut g = group(c, "sled get", 1);
+fn get(c: &mut Criterion, rt: &Runtime, f: &Fixture, miss: bool) {
+    let (keys, name): (&[String], _) = if miss {
+        (&f.misses, "sled get-miss")
+    } else {
+        (&f.keys, "sled get")
+    };
+    let mut g = group(c, name, 1);
     let ours = &f.ours;
     let mut i = 0;
     g.bench_function("mcp-kv", |b| {
@@ -192,15 +263,15 @@ fn blocking(c: &mut Criterion, rt: &Runtime, f: &Fixture) {
     g.finish();
 }
 
-fn put(c: &mut Criterion, rt: &Runtime, f: &Fixture, flush: bool) {
+fn put(c: &mut Criterion, rt: &Runtime, f: &Fixture, flush: bool, ttl: Option<Duration>) {
     let keys: &[String] = &f.keys;
     let values: &[Bytes] = &f.values;
-    let name = if flush {
-        "sled put (flush)"
-    } else {
-        "sled put (periodic)"
-    };
-    let mut g = group(c, name, 1);
+    let name = format!(
+        "sled {} ({})",
+        if ttl.is_some() { "put-with-TTL" } else { "put" },
+        if flush { "flush" } else { "periodic" }
+    );
+    let mut g = group(c, &name, 1);
     if flush {
         g.sample_size(20);
     }
@@ -210,7 +281,7 @@ fn put(c: &mut Criterion, rt: &Runtime, f: &Fixture, flush: bool) {
         b.to_async(rt).iter(|| {
             i = (i + 1) % KEYS;
             let (key, value) = (&keys[i], values[(i / 7) % 4].clone());
-            async move { ours.put(COLL, key, value, None).await.unwrap() }
+            async move { ours.put(COLL, key, value, ttl).await.unwrap() }
         })
     });
     let raw = &f.raw;
@@ -219,7 +290,11 @@ fn put(c: &mut Criterion, rt: &Runtime, f: &Fixture, flush: bool) {
             i = (i + 1) % KEYS;
             let (key, value) = (&keys[i], &values[(i / 7) % 4]);
             async move {
-                raw.insert(key.as_bytes(), &value[..]).unwrap();
+                match ttl {
+                    Some(ttl) => raw.insert(key.as_bytes(), with_header(value, ttl)),
+                    None => raw.insert(key.as_bytes(), &value[..]),
+                }
+                .unwrap();
                 if flush {
                     raw.flush().unwrap();
                 }
@@ -228,11 +303,12 @@ fn put(c: &mut Criterion, rt: &Runtime, f: &Fixture, flush: bool) {
     });
     if flush {
         let okv = &f.okv;
+        let ttl_secs = ttl.map(|t| t.as_secs_f64());
         g.bench_function("openkeyv", |b| {
             b.to_async(rt).iter(|| {
                 i = (i + 1) % KEYS;
                 let (key, value) = (&keys[i], Value::binary(values[(i / 7) % 4].clone()));
-                async move { okv.put(key, value, Some(COLL), None).await.unwrap() }
+                async move { okv.put(key, value, Some(COLL), ttl_secs).await.unwrap() }
             })
         });
     }
@@ -356,15 +432,221 @@ fn get_many(c: &mut Criterion, rt: &Runtime, f: &Fixture) {
     g.finish();
 }
 
+/// The rounds of `iters` takes: sizes of at most [`TAKE_CHUNK`].
+fn take_rounds(iters: u64) -> impl Iterator<Item = usize> {
+    let iters = iters as usize;
+    (0..iters.div_ceil(TAKE_CHUNK)).map(move |r| (iters - r * TAKE_CHUNK).min(TAKE_CHUNK))
+}
+
+fn take(c: &mut Criterion, rt: &Runtime, f: &Fixture, flush: bool) {
+    let keys: &[String] = &f.takes;
+    let values: &[Bytes] = &f.values;
+    let name = if flush {
+        "sled take (flush)"
+    } else {
+        "sled take (periodic)"
+    };
+    let mut g = group(c, name, 1);
+    if flush {
+        g.sample_size(20);
+    }
+    let ours = if flush { &f.ours_flush } else { &f.ours };
+    g.bench_function("mcp-kv", |b| {
+        b.to_async(rt).iter_custom(|iters| async move {
+            let mut timed = Duration::ZERO;
+            for n in take_rounds(iters) {
+                let round = &keys[..n];
+                let entries = round
+                    .iter()
+                    .enumerate()
+                    .map(|(j, k)| (k.clone(), values[j % 4].clone()))
+                    .collect();
+                ours.put_many(COLL, entries, Some(WRITE_TTL)).await.unwrap();
+                let mut hits = 0;
+                let start = Instant::now();
+                for key in round {
+                    hits += usize::from(black_box(ours.take(COLL, key).await.unwrap()).is_some());
+                }
+                timed += start.elapsed();
+                assert_eq!(hits, n, "every take hits");
+            }
+            timed
+        })
+    });
+    let raw = &f.raw;
+    g.bench_function("raw sled", |b| {
+        b.to_async(rt).iter_custom(|iters| async move {
+            let mut timed = Duration::ZERO;
+            for n in take_rounds(iters) {
+                let round = &keys[..n];
+                let mut batch = sled::Batch::default();
+                for (j, k) in round.iter().enumerate() {
+                    batch.insert(k.as_bytes(), with_header(&values[j % 4], WRITE_TTL));
+                }
+                raw.apply_batch(batch).unwrap();
+                if flush {
+                    raw.flush().unwrap();
+                }
+                let mut hits = 0;
+                let start = Instant::now();
+                for key in round {
+                    let removed = raw.remove(key.as_bytes()).unwrap();
+                    let now = now_ms();
+                    let taken = removed.as_deref().and_then(|s| live_value(s, now));
+                    hits += usize::from(black_box(taken).is_some());
+                    if flush {
+                        raw.flush().unwrap();
+                    }
+                }
+                timed += start.elapsed();
+                assert_eq!(hits, n, "every take hits");
+            }
+            timed
+        })
+    });
+    // openkeyv: no get-and-delete (see the top of the file).
+    g.finish();
+}
+
+/// One side of the mixed workload: a read and a write (with a TTL) of key number `n`.
+trait Side: Send + Sync + 'static {
+    fn read(&self, n: usize) -> impl std::future::Future<Output = ()> + Send + '_;
+    fn write(&self, n: usize) -> impl std::future::Future<Output = ()> + Send + '_;
+}
+
+/// A store and the fixture's keys and values, shared by the tasks of the mix.
+struct Mixed<T> {
+    store: T,
+    keys: Vec<String>,
+    values: Vec<Bytes>,
+}
+
+impl Mixed<()> {
+    fn new<T>(store: T, f: &Fixture) -> Arc<Mixed<T>> {
+        Arc::new(Mixed {
+            store,
+            keys: f.keys.clone(),
+            values: f.values.clone(),
+        })
+    }
+}
+
+impl Side for Mixed<Arc<dyn KvStore>> {
+    async fn read(&self, n: usize) {
+        black_box(self.store.get(COLL, &self.keys[n % KEYS]).await.unwrap());
+    }
+    async fn write(&self, n: usize) {
+        let value = self.values[n % 4].clone();
+        let key = &self.keys[n % KEYS];
+        self.store
+            .put(COLL, key, value, Some(WRITE_TTL))
+            .await
+            .unwrap();
+    }
+}
+
+/// Raw sled in the mix: `(db, flush after every write)`.
+impl Side for Mixed<(sled::Db, bool)> {
+    async fn read(&self, n: usize) {
+        black_box(self.store.0.get(self.keys[n % KEYS].as_bytes()).unwrap());
+    }
+    async fn write(&self, n: usize) {
+        let (db, flush) = &self.store;
+        let stored = with_header(&self.values[n % 4], WRITE_TTL);
+        db.insert(self.keys[n % KEYS].as_bytes(), stored).unwrap();
+        if *flush {
+            db.flush().unwrap();
+        }
+    }
+}
+
+impl Side for Mixed<Arc<openkeyv::store::disk::DiskStore>> {
+    async fn read(&self, n: usize) {
+        black_box(
+            self.store
+                .get(&self.keys[n % KEYS], Some(COLL))
+                .await
+                .unwrap(),
+        );
+    }
+    async fn write(&self, n: usize) {
+        let value = Value::binary(self.values[n % 4].clone());
+        let ttl = Some(WRITE_TTL.as_secs_f64());
+        self.store
+            .put(&self.keys[n % KEYS], value, Some(COLL), ttl)
+            .await
+            .unwrap();
+    }
+}
+
+/// A 90/10 read/write mix on 2 Tokio tasks (random keys, xorshift); `iters` operations in all.
+async fn mix<S: Side>(iters: u64, side: Arc<S>) -> Duration {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..2u64)
+        .map(|t| {
+            let side = side.clone();
+            tokio::spawn(async move {
+                let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (t + 1);
+                for _ in 0..iters.div_ceil(2) {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let n = (x >> 8) as usize;
+                    if n % 10 == 0 {
+                        side.write(n).await;
+                    } else {
+                        side.read(n).await;
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    start.elapsed()
+}
+
+fn mixed(c: &mut Criterion, rt: &Runtime, f: &Fixture, flush: bool) {
+    let name = if flush {
+        "sled mix 90/10 on 2 tasks (flush)"
+    } else {
+        "sled mix 90/10 on 2 tasks (periodic)"
+    };
+    let mut g = group(c, name, 1);
+    if flush {
+        g.sample_size(20);
+    }
+    let ours = Mixed::new(if flush { &f.ours_flush } else { &f.ours }.clone(), f);
+    g.bench_function("mcp-kv", |b| {
+        b.to_async(rt).iter_custom(|iters| mix(iters, ours.clone()))
+    });
+    let raw = Mixed::new((f.raw.clone(), flush), f);
+    g.bench_function("raw sled", |b| {
+        b.to_async(rt).iter_custom(|iters| mix(iters, raw.clone()))
+    });
+    if flush {
+        let okv = Mixed::new(f.okv.clone(), f);
+        g.bench_function("openkeyv", |b| {
+            b.to_async(rt).iter_custom(|iters| mix(iters, okv.clone()))
+        });
+    }
+    g.finish();
+}
+
 fn benches(c: &mut Criterion) {
     let rt = runtime();
     let f = Fixture::new(&rt);
-    get(c, &rt, &f);
+    get(c, &rt, &f, false);
+    get(c, &rt, &f, true);
     get_many(c, &rt, &f);
-    put(c, &rt, &f, false);
-    put_many(c, &rt, &f, false);
-    put(c, &rt, &f, true);
-    put_many(c, &rt, &f, true);
+    for flush in [false, true] {
+        put(c, &rt, &f, flush, None);
+        put(c, &rt, &f, flush, Some(WRITE_TTL));
+        put_many(c, &rt, &f, flush);
+        take(c, &rt, &f, flush);
+        mixed(c, &rt, &f, flush);
+    }
     blocking(c, &rt, &f);
 }
 
