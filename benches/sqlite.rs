@@ -17,15 +17,37 @@
 //!
 //! 10k keys, 1 KiB values (four rotating values in writes, so SQLite cannot skip identical
 //! rewrites), one collection; reads read entries written with a 1 h TTL and check expiry;
-//! writes carry a 60 s TTL. Each participant has a file of its own in one temporary directory.
+//! writes carry a 60 s TTL, except in `put` (no TTL: `expires_at` is NULL on every side).
+//! Each participant has a file of its own in one temporary directory.
+//!
+//! Groups, per durability: `sqlite get`, `sqlite get-miss` (keys never written), `sqlite mix
+//! 90/10 on 2 tasks`, `sqlite put`, `sqlite put-with-TTL`, `sqlite put_many(100)`, `sqlite
+//! get_many(100)`, `sqlite take`. Notes:
+//!
+//! - `take`: the raw twins run `DELETE … RETURNING value` with the same liveness condition as
+//!   our statement (well-formed row, `expires_at` NULL or not past). Every iteration takes a
+//!   present key: rounds of 1 000 keys are put untimed (one transaction on each side), then their
+//!   takes are timed; each side asserts that every take hit. openkeyv has no get-and-delete (only
+//!   `compare_and_delete` after a `get_with_revision`), so it is left out of `take`;
+//! - `mix 90/10 on 2 tasks`: two Tokio tasks, each 90 % gets of present keys / 10 % puts with the
+//!   60 s TTL. Our store sends writes to its writer thread and reads to the least busy of its two
+//!   reader threads, so here `raw` is the raw statements threaded the same way — a writer thread
+//!   and two reader threads with a connection each, reached through a channel and a oneshot,
+//!   reads to the reader with the fewest jobs in flight — rather than called inline (two tasks
+//!   blocking the runtime's two workers in SQLite would not be the same work). `mcp-kv / raw` is
+//!   then our own overhead under concurrency. openkeyv runs inline as always. The mix runs right
+//!   after the reads, before the write groups, so every read hits a live entry;
+//! - `(FULL)` write groups (`put`, `put-with-TTL`, `take`, the mix) take 20 samples: one fsync
+//!   per write makes criterion's default 100 need minutes.
 //!
 //! Run: `cargo bench --bench sqlite -- --warm-up-time 1 --measurement-time 3`
 
 use std::hint::black_box;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use criterion::measurement::WallTime;
@@ -43,6 +65,8 @@ const COLL: &str = "bench";
 const BATCH: usize = 100;
 const READ_TTL: Duration = Duration::from_secs(3600);
 const WRITE_TTL: Duration = Duration::from_secs(60);
+/// Keys put (untimed) then taken (timed) per round of a `take` group.
+const TAKE_CHUNK: usize = 1_000;
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -60,6 +84,10 @@ const GET: &str = "SELECT value, expires_at FROM kv WHERE collection = ?1 AND ke
 const PUT: &str = "INSERT INTO kv (collection, key, value, expires_at) VALUES (?1, ?2, ?3, ?4) \
                    ON CONFLICT (collection, key) DO UPDATE \
                    SET value = excluded.value, expires_at = excluded.expires_at";
+/// `SqliteStore`'s take: the row is removed only if it is live (and well-formed).
+const TAKE: &str = "DELETE FROM kv WHERE collection = ?1 AND key = ?2 \
+                    AND typeof(value) = 'blob' AND (expires_at IS NULL \
+                    OR (typeof(expires_at) = 'integer' AND expires_at >= ?3)) RETURNING value";
 
 /// A connection configured as `SqliteStore` configures its own (8 KiB pages, 8 MiB page
 /// cache, WAL, the durability's `synchronous`, 5 s busy timeout).
@@ -106,8 +134,8 @@ impl Raw {
         Self::get_on(&self.conn, key)
     }
 
-    fn put(&self, key: &str, value: &[u8], ttl: Duration) {
-        let at = now_ms() + ttl.as_millis() as i64;
+    fn put(&self, key: &str, value: &[u8], ttl: Option<Duration>) {
+        let at = ttl.map(|ttl| now_ms() + ttl.as_millis() as i64);
         self.conn
             .prepare_cached(PUT)
             .unwrap()
@@ -130,6 +158,19 @@ impl Raw {
         tx.commit().unwrap();
     }
 
+    fn take(&self, key: &str) -> Option<Bytes> {
+        let mut stmt = self.conn.prepare_cached(TAKE).unwrap();
+        let mut rows = stmt.query((COLL, key, now_ms())).unwrap();
+        let mut taken = None;
+        // Step to the end so the statement (and its autocommit) completes here.
+        while let Some(row) = rows.next().unwrap() {
+            taken = Some(Bytes::copy_from_slice(
+                row.get_ref(0).unwrap().as_blob().unwrap(),
+            ));
+        }
+        taken
+    }
+
     fn get_many(&self, keys: &[String]) -> Vec<Option<Bytes>> {
         let tx = self.conn.unchecked_transaction().unwrap();
         let out = keys.iter().map(|k| Self::get_on(&tx, k)).collect();
@@ -138,33 +179,57 @@ impl Raw {
     }
 }
 
-type Job = Box<dyn FnOnce(&mut Raw) + Send>;
+type Job = Box<dyn FnOnce(&mut Raw, &AtomicUsize) + Send>;
 
-/// The raw twin on a dedicated thread, reached through a channel and a oneshot.
+/// The raw twin on a dedicated thread, reached through a channel and a oneshot, with a count of
+/// the jobs in flight (what our engine keeps to pick a reader).
+#[derive(Clone)]
 struct RawThread {
     tx: mpsc::Sender<Job>,
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl RawThread {
     fn start(raw: Raw) -> RawThread {
         let (tx, rx) = mpsc::channel::<Job>();
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let counter = in_flight.clone();
         std::thread::spawn(move || {
             let mut raw = raw;
             while let Ok(job) = rx.recv() {
-                job(&mut raw);
+                job(&mut raw, &counter);
             }
         });
-        RawThread { tx }
+        RawThread { tx, in_flight }
     }
 
     async fn call<T: Send + 'static>(&self, f: impl FnOnce(&mut Raw) -> T + Send + 'static) -> T {
         let (tx, rx) = tokio::sync::oneshot::channel();
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
         self.tx
-            .send(Box::new(move |raw| {
-                let _ = tx.send(f(raw));
+            .send(Box::new(move |raw, in_flight| {
+                let out = f(raw);
+                in_flight.fetch_sub(1, Ordering::Relaxed);
+                let _ = tx.send(out);
             }))
             .unwrap();
         rx.await.unwrap()
+    }
+}
+
+/// The raw twin of the mix: the raw-thread writer and two reader threads on its file, reads to
+/// the reader with the fewest jobs in flight (the first on a tie), as our engine does.
+struct RawPool {
+    writer: RawThread,
+    readers: Vec<RawThread>,
+}
+
+impl RawPool {
+    fn reader(&self) -> &RawThread {
+        self.readers
+            .iter()
+            .min_by_key(|r| r.in_flight.load(Ordering::Relaxed))
+            .unwrap()
     }
 }
 
@@ -174,8 +239,14 @@ struct Fixture {
     ours: Arc<dyn KvStore>,
     raw: Raw,
     raw_thread: RawThread,
-    okv: openkeyv::store::sqlite::SqliteStore,
+    /// Reader threads on the raw-thread file, for the mix.
+    raw_readers: Vec<RawThread>,
+    okv: Arc<openkeyv::store::sqlite::SqliteStore>,
     keys: Vec<String>,
+    /// Keys never written.
+    misses: Vec<String>,
+    /// The keys of the `take` groups, written only by them.
+    takes: Vec<String>,
     values: Vec<Bytes>,
     batches: Vec<Vec<String>>,
     _dir: tempfile::TempDir,
@@ -185,6 +256,8 @@ impl Fixture {
     fn new(rt: &Runtime, durability: Durability) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let keys: Vec<String> = (0..KEYS).map(|i| format!("key-{i:05}")).collect();
+        let misses = (0..KEYS).map(|i| format!("miss-{i:05}")).collect();
+        let takes = (0..TAKE_CHUNK).map(|i| format!("take-{i:05}")).collect();
         let values: Vec<Bytes> = (0..4u8)
             .map(|n| Bytes::from(vec![n; VALUE_BYTES]))
             .collect();
@@ -210,9 +283,10 @@ impl Fixture {
         let mut raw_twin = Raw::open(&dir.path().join("raw-thread.db"), durability);
         let okv = rt.block_on(async {
             let conn = connection(&dir.path().join("openkeyv.db"), durability);
-            openkeyv::store::sqlite::SqliteStore::from_conn(conn, Some("kv"))
+            let store = openkeyv::store::sqlite::SqliteStore::from_conn(conn, Some("kv"))
                 .await
-                .unwrap()
+                .unwrap();
+            Arc::new(store)
         });
         rt.block_on(async {
             for (chunk_no, chunk) in keys.chunks(BATCH).enumerate() {
@@ -232,14 +306,20 @@ impl Fixture {
                 .map(|_| std::sync::Mutex::new(connection(&dir.path().join("raw.db"), durability)))
                 .collect(),
         );
+        let raw_readers = (0..2)
+            .map(|_| RawThread::start(Raw::open(&dir.path().join("raw-thread.db"), durability)))
+            .collect();
         Fixture {
             label,
             pool,
             ours,
             raw,
             raw_thread: RawThread::start(raw_twin),
+            raw_readers,
             okv,
             keys,
+            misses,
+            takes,
             values,
             batches,
             _dir: dir,
@@ -318,8 +398,12 @@ fn get(c: &mut Criterion, rt: &Runtime, f: &mut Fixture) {
     g.finish();
 }
 
-fn put(c: &mut Criterion, rt: &Runtime, f: &mut Fixture) {
-    let mut g = group(c, format!("sqlite put ({})", f.label), 1);
+fn put(c: &mut Criterion, rt: &Runtime, f: &mut Fixture, ttl: Option<Duration>) {
+    let name = if ttl.is_some() { "put-with-TTL" } else { "put" };
+    let mut g = group(c, format!("sqlite {name} ({})", f.label), 1);
+    if f.label == "FULL" {
+        g.sample_size(20);
+    }
     let keys: &[String] = &f.keys;
     let values: &[Bytes] = &f.values;
     let mut i = 0;
@@ -328,14 +412,14 @@ fn put(c: &mut Criterion, rt: &Runtime, f: &mut Fixture) {
         b.to_async(rt).iter(|| {
             i = (i + 7) % KEYS;
             let (key, value) = (&keys[i], values[i % 4].clone());
-            async move { ours.put(COLL, key, value, Some(WRITE_TTL)).await.unwrap() }
+            async move { ours.put(COLL, key, value, ttl).await.unwrap() }
         })
     });
     let raw = &f.raw;
     g.bench_function("raw", |b| {
         b.iter(|| {
             i = (i + 7) % KEYS;
-            raw.put(&keys[i], &values[i % 4], WRITE_TTL)
+            raw.put(&keys[i], &values[i % 4], ttl)
         })
     });
     let raw_thread = &f.raw_thread;
@@ -343,20 +427,16 @@ fn put(c: &mut Criterion, rt: &Runtime, f: &mut Fixture) {
         b.to_async(rt).iter(|| {
             i = (i + 7) % KEYS;
             let (key, value) = (keys[i].clone(), values[i % 4].clone());
-            async move {
-                raw_thread
-                    .call(move |r| r.put(&key, &value, WRITE_TTL))
-                    .await
-            }
+            async move { raw_thread.call(move |r| r.put(&key, &value, ttl)).await }
         })
     });
     let okv = &f.okv;
-    let ttl = Some(WRITE_TTL.as_secs_f64());
+    let ttl_secs = ttl.map(|t| t.as_secs_f64());
     g.bench_function("openkeyv", |b| {
         b.to_async(rt).iter(|| {
             i = (i + 7) % KEYS;
             let (key, value) = (&keys[i], Value::binary(values[i % 4].clone()));
-            async move { okv.put(key, value, Some(COLL), ttl).await.unwrap() }
+            async move { okv.put(key, value, Some(COLL), ttl_secs).await.unwrap() }
         })
     });
     g.finish();
@@ -465,6 +545,239 @@ fn get_many(c: &mut Criterion, rt: &Runtime, f: &mut Fixture) {
     g.finish();
 }
 
+fn get_miss(c: &mut Criterion, rt: &Runtime, f: &mut Fixture) {
+    let mut g = group(c, format!("sqlite get-miss ({})", f.label), 1);
+    let keys: &[String] = &f.misses;
+    let mut i = 0;
+    let ours = &f.ours;
+    g.bench_function("mcp-kv", |b| {
+        b.to_async(rt).iter(|| {
+            i = (i + 7) % KEYS;
+            let key = &keys[i];
+            async move { assert!(black_box(ours.get(COLL, key).await.unwrap()).is_none()) }
+        })
+    });
+    let raw = &f.raw;
+    g.bench_function("raw", |b| {
+        b.iter(|| {
+            i = (i + 7) % KEYS;
+            assert!(black_box(raw.get(&keys[i])).is_none())
+        })
+    });
+    let raw_thread = &f.raw_thread;
+    g.bench_function("raw-thread", |b| {
+        b.to_async(rt).iter(|| {
+            i = (i + 7) % KEYS;
+            let key = keys[i].clone();
+            async move { assert!(black_box(raw_thread.call(move |r| r.get(&key)).await).is_none()) }
+        })
+    });
+    let okv = &f.okv;
+    g.bench_function("openkeyv", |b| {
+        b.to_async(rt).iter(|| {
+            i = (i + 7) % KEYS;
+            let key = &keys[i];
+            async move { assert!(black_box(okv.get(key, Some(COLL)).await.unwrap()).is_none()) }
+        })
+    });
+    g.finish();
+}
+
+/// The rounds of `iters` takes: sizes of at most [`TAKE_CHUNK`].
+fn take_rounds(iters: u64) -> impl Iterator<Item = usize> {
+    let iters = iters as usize;
+    (0..iters.div_ceil(TAKE_CHUNK)).map(move |r| (iters - r * TAKE_CHUNK).min(TAKE_CHUNK))
+}
+
+fn take(c: &mut Criterion, rt: &Runtime, f: &mut Fixture) {
+    let mut g = group(c, format!("sqlite take ({})", f.label), 1);
+    if f.label == "FULL" {
+        g.sample_size(20);
+    }
+    let keys: &[String] = &f.takes;
+    let values: &[Bytes] = &f.values;
+    let ours = &f.ours;
+    g.bench_function("mcp-kv", |b| {
+        b.to_async(rt).iter_custom(|iters| async move {
+            let mut timed = Duration::ZERO;
+            for (r, n) in take_rounds(iters).enumerate() {
+                let (round, value) = (&keys[..n], &values[r % 4]);
+                let entries = round.iter().map(|k| (k.clone(), value.clone())).collect();
+                ours.put_many(COLL, entries, Some(WRITE_TTL)).await.unwrap();
+                let mut hits = 0;
+                let start = Instant::now();
+                for key in round {
+                    hits += usize::from(black_box(ours.take(COLL, key).await.unwrap()).is_some());
+                }
+                timed += start.elapsed();
+                assert_eq!(hits, n, "every take hits");
+            }
+            timed
+        })
+    });
+    let raw = &mut f.raw;
+    g.bench_function("raw", |b| {
+        b.iter_custom(|iters| {
+            let mut timed = Duration::ZERO;
+            for (r, n) in take_rounds(iters).enumerate() {
+                let round = &keys[..n];
+                raw.put_many(round, &values[r % 4], WRITE_TTL);
+                let mut hits = 0;
+                let start = Instant::now();
+                for key in round {
+                    hits += usize::from(black_box(raw.take(key)).is_some());
+                }
+                timed += start.elapsed();
+                assert_eq!(hits, n, "every take hits");
+            }
+            timed
+        })
+    });
+    let raw_thread = &f.raw_thread;
+    g.bench_function("raw-thread", |b| {
+        b.to_async(rt).iter_custom(|iters| async move {
+            let mut timed = Duration::ZERO;
+            for (r, n) in take_rounds(iters).enumerate() {
+                let (round, value) = (keys[..n].to_vec(), values[r % 4].clone());
+                raw_thread
+                    .call(move |raw| raw.put_many(&round, &value, WRITE_TTL))
+                    .await;
+                let mut hits = 0;
+                let start = Instant::now();
+                for key in &keys[..n] {
+                    let key = key.clone();
+                    let taken = raw_thread.call(move |raw| raw.take(&key)).await;
+                    hits += usize::from(black_box(taken).is_some());
+                }
+                timed += start.elapsed();
+                assert_eq!(hits, n, "every take hits");
+            }
+            timed
+        })
+    });
+    // openkeyv: no get-and-delete (see the top of the file).
+    g.finish();
+}
+
+/// One side of the mixed workload: a read and a write (with a TTL) of key number `n`.
+trait Side: Send + Sync + 'static {
+    fn read(&self, n: usize) -> impl std::future::Future<Output = ()> + Send + '_;
+    fn write(&self, n: usize) -> impl std::future::Future<Output = ()> + Send + '_;
+}
+
+/// A store and the fixture's keys and values, shared by the tasks of the mix.
+struct Mixed<T> {
+    store: T,
+    keys: Vec<String>,
+    values: Vec<Bytes>,
+}
+
+impl Mixed<()> {
+    fn new<T>(store: T, f: &Fixture) -> Arc<Mixed<T>> {
+        Arc::new(Mixed {
+            store,
+            keys: f.keys.clone(),
+            values: f.values.clone(),
+        })
+    }
+}
+
+impl Side for Mixed<Arc<dyn KvStore>> {
+    async fn read(&self, n: usize) {
+        black_box(self.store.get(COLL, &self.keys[n % KEYS]).await.unwrap()).unwrap();
+    }
+    async fn write(&self, n: usize) {
+        let value = self.values[n % 4].clone();
+        let key = &self.keys[n % KEYS];
+        self.store
+            .put(COLL, key, value, Some(WRITE_TTL))
+            .await
+            .unwrap();
+    }
+}
+
+impl Side for Mixed<RawPool> {
+    async fn read(&self, n: usize) {
+        let key = self.keys[n % KEYS].clone();
+        let got = self.store.reader().call(move |r| r.get(&key)).await;
+        black_box(got).unwrap();
+    }
+    async fn write(&self, n: usize) {
+        let (key, value) = (self.keys[n % KEYS].clone(), self.values[n % 4].clone());
+        self.store
+            .writer
+            .call(move |r| r.put(&key, &value, Some(WRITE_TTL)))
+            .await
+    }
+}
+
+impl Side for Mixed<Arc<openkeyv::store::sqlite::SqliteStore>> {
+    async fn read(&self, n: usize) {
+        let got = self.store.get(&self.keys[n % KEYS], Some(COLL)).await;
+        black_box(got.unwrap()).unwrap();
+    }
+    async fn write(&self, n: usize) {
+        let value = Value::binary(self.values[n % 4].clone());
+        let ttl = Some(WRITE_TTL.as_secs_f64());
+        self.store
+            .put(&self.keys[n % KEYS], value, Some(COLL), ttl)
+            .await
+            .unwrap();
+    }
+}
+
+/// A 90/10 read/write mix on 2 Tokio tasks (random keys, xorshift); `iters` operations in all.
+async fn mix<S: Side>(iters: u64, side: Arc<S>) -> Duration {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..2u64)
+        .map(|t| {
+            let side = side.clone();
+            tokio::spawn(async move {
+                let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (t + 1);
+                for _ in 0..iters.div_ceil(2) {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let n = (x >> 8) as usize;
+                    if n % 10 == 0 {
+                        side.write(n).await;
+                    } else {
+                        side.read(n).await;
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    start.elapsed()
+}
+
+fn mixed(c: &mut Criterion, rt: &Runtime, f: &mut Fixture) {
+    let mut g = group(c, format!("sqlite mix 90/10 on 2 tasks ({})", f.label), 1);
+    if f.label == "FULL" {
+        g.sample_size(20);
+    }
+    let ours = Mixed::new(f.ours.clone(), f);
+    g.bench_function("mcp-kv", |b| {
+        b.to_async(rt).iter_custom(|iters| mix(iters, ours.clone()))
+    });
+    let pool = RawPool {
+        writer: f.raw_thread.clone(),
+        readers: f.raw_readers.clone(),
+    };
+    let raw = Mixed::new(pool, f);
+    g.bench_function("raw", |b| {
+        b.to_async(rt).iter_custom(|iters| mix(iters, raw.clone()))
+    });
+    let okv = Mixed::new(f.okv.clone(), f);
+    g.bench_function("openkeyv", |b| {
+        b.to_async(rt).iter_custom(|iters| mix(iters, okv.clone()))
+    });
+    g.finish();
+}
+
 /// On a shared machine, load shifts between criterion's sequential measurements skew a ratio
 /// (and the first participant of a group always runs right after the previous group's writes).
 /// This pass interleaves `mcp-kv`, `raw-thread` and `raw` round by round on one fixture
@@ -552,9 +865,13 @@ fn benches(c: &mut Criterion) {
     for durability in [Durability::Normal, Durability::Full] {
         let mut f = Fixture::new(&rt, durability);
         get(c, &rt, &mut f);
-        put(c, &rt, &mut f);
+        get_miss(c, &rt, &mut f);
+        mixed(c, &rt, &mut f);
+        put(c, &rt, &mut f, None);
+        put(c, &rt, &mut f, Some(WRITE_TTL));
         put_many(c, &rt, &mut f);
         get_many(c, &rt, &mut f);
+        take(c, &rt, &mut f);
         rt.block_on(f.ours.close()).unwrap();
     }
 }
