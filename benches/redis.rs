@@ -5,14 +5,25 @@
 //! - `mcp-kv` — our `RedisStore` through `Arc<dyn KvStore>`: name checks, key encoding,
 //!   per-call deadline and error mapping included;
 //! - `raw-redis` — a `redis::aio::ConnectionManager` (redis 1.x) with the same timeouts, sending
-//!   the bare commands on pre-built keys: `GET`, `MGET` of 100, `SET … PX`, one pipeline of 100
-//!   `SET … PX`;
+//!   the bare commands our store sends, on pre-built keys: `GET`, `MGET` of 100, `SET`,
+//!   `SET … PX`, one pipeline of 100 `SET … PX`, `GETDEL` (or the store's Lua get-and-delete
+//!   script on a server older than 6.2, as the store does);
 //! - `openkeyv` — openkeyv 0.4's `RedisStore` (its own redis 0.29 `ConnectionManager`): values
 //!   in its envelope, `put` through a Lua script that also appends to a change stream,
 //!   `put_many` a loop of `put`s.
 //!
-//! 1 000 keys, 128-byte values (four rotating values in writes), one collection. A
-//! single-threaded Tokio runtime drives every client.
+//! Groups (throughput per operation or per key): `redis/get` (hit), `redis/get_miss` (keys never
+//! written), `redis/get_many_100`, `redis/put` (no TTL), `redis/put_ttl`,
+//! `redis/put_many_100_ttl`, `redis/take` (get-and-delete of a present key; the keys of each
+//! chunk of 200 takes are written untimed before the chunk, and every take is asserted to hit),
+//! `redis/mix_90_10_2_tasks` (two Tokio tasks at once on the one client, each 90 % `get` / 10 %
+//! `put` with the TTL on random present keys). openkeyv 0.4 has no get-and-delete (its
+//! `compare_and_delete` needs a versioned read first: two round trips, another operation), so
+//! `redis/take` compares `mcp-kv` with `raw-redis` only.
+//!
+//! 1 000 keys, 128-byte values (four rotating values in writes), one collection, TTL 300 s. A
+//! single-threaded Tokio runtime drives every client (the two tasks of the mix included: they
+//! interleave on it, with two requests in flight on the one connection).
 //!
 //! For repeatable figures pin the client and the server to one core (round trips swing
 //! between ~18 and ~60 µs across cores on these VMs):
@@ -25,7 +36,7 @@
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -41,6 +52,8 @@ const COLL: &str = "bench";
 const BATCH: usize = 100;
 const TTL: Duration = Duration::from_secs(300);
 const PREFIX: &str = "mcp-kv-bench:";
+/// Keys written (untimed) before each chunk of timed takes.
+const TAKE_CHUNK: usize = 200;
 
 struct Fixture {
     ours: Arc<dyn KvStore>,
@@ -49,6 +62,15 @@ struct Fixture {
     keys: Vec<String>,
     /// The keys as our store encodes them, for the raw client.
     raw_keys: Vec<Vec<u8>>,
+    /// Keys never written (get miss), plain and encoded.
+    miss_keys: Vec<String>,
+    raw_miss_keys: Vec<Vec<u8>>,
+    /// The keys of one chunk of takes, plain and encoded.
+    take_keys: Vec<String>,
+    raw_take_keys: Vec<Vec<u8>>,
+    /// The raw take: `GETDEL`, or (server older than 6.2, where the store falls back to it) the
+    /// store's get-and-delete Lua script.
+    raw_take_script: Option<redis::Script>,
     values: Vec<Bytes>,
 }
 
@@ -80,10 +102,30 @@ async fn fixture(url: &str) -> Fixture {
         .await
         .expect("openkeyv connect");
     let keys: Vec<String> = (0..KEYS).map(key).collect();
-    let raw_keys = keys
-        .iter()
-        .map(|k| mcp_kv_redis::encoding::CollectionKeys::new(PREFIX, COLL).key(k))
-        .collect();
+    let encode = |keys: &[String]| -> Vec<Vec<u8>> {
+        keys.iter()
+            .map(|k| mcp_kv_redis::encoding::CollectionKeys::new(PREFIX, COLL).key(k))
+            .collect()
+    };
+    let raw_keys = encode(&keys);
+    let miss_keys: Vec<String> = (0..KEYS).map(|i| format!("never-written-{i:05}")).collect();
+    let raw_miss_keys = encode(&miss_keys);
+    let take_keys: Vec<String> = (0..TAKE_CHUNK).map(|i| format!("take-{i:05}")).collect();
+    let raw_take_keys = encode(&take_keys);
+    // The store sends GETDEL and switches to its script when the server does not know it.
+    let probe: redis::RedisResult<Option<Vec<u8>>> = redis::cmd("GETDEL")
+        .arg(&raw_miss_keys[0])
+        .query_async(&mut raw.clone())
+        .await;
+    let raw_take_script = match probe {
+        Ok(_) => None,
+        Err(e) if e.to_string().contains("unknown command") => Some(redis::Script::new(
+            "local v = redis.call('GET', KEYS[1])\n\
+             if v then redis.call('DEL', KEYS[1]) end\n\
+             return v",
+        )),
+        Err(e) => panic!("GETDEL probe: {e}"),
+    };
     let values: Vec<Bytes> = (0..4u8)
         .map(|n| Bytes::from(vec![b'a' + n; VALUE_BYTES]))
         .collect();
@@ -112,6 +154,11 @@ async fn fixture(url: &str) -> Fixture {
         okv,
         keys,
         raw_keys,
+        miss_keys,
+        raw_miss_keys,
+        take_keys,
+        raw_take_keys,
+        raw_take_script,
         values,
     }
 }
@@ -122,9 +169,9 @@ fn bench(c: &mut Criterion) {
         return;
     };
     let rt = Runtime::new_current_thread();
-    let f = rt.block_on(fixture(&url));
+    let f = &rt.block_on(fixture(&url));
     let ttl_ms = TTL.as_millis() as u64;
-    rt.block_on(interleaved(&f));
+    rt.block_on(interleaved(f));
 
     let mut g = c.benchmark_group("redis/get");
     g.throughput(Throughput::Elements(1));
@@ -155,6 +202,38 @@ fn bench(c: &mut Criterion) {
             i = (i + 1) % KEYS;
             let (s, k) = (&f.okv, &f.keys[i]);
             async move { black_box(s.get(k, Some(COLL)).await.unwrap()) }
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("redis/get_miss");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("mcp-kv", |b| {
+        b.to_async(&rt).iter(|| {
+            i = (i + 1) % KEYS;
+            let (s, k) = (f.ours.clone(), &f.miss_keys[i]);
+            async move { assert!(black_box(s.get(COLL, k).await.unwrap()).is_none()) }
+        })
+    });
+    g.bench_function("raw-redis", |b| {
+        b.to_async(&rt).iter(|| {
+            i = (i + 1) % KEYS;
+            let (mut con, k) = (f.raw.clone(), &f.raw_miss_keys[i]);
+            async move {
+                let v: Option<Vec<u8>> = redis::cmd("GET")
+                    .arg(k)
+                    .query_async(&mut con)
+                    .await
+                    .unwrap();
+                assert!(black_box(v.map(Bytes::from)).is_none())
+            }
+        })
+    });
+    g.bench_function("openkeyv", |b| {
+        b.to_async(&rt).iter(|| {
+            i = (i + 1) % KEYS;
+            let (s, k) = (&f.okv, &f.miss_keys[i]);
+            async move { assert!(black_box(s.get(k, Some(COLL)).await.unwrap()).is_none()) }
         })
     });
     g.finish();
@@ -196,6 +275,39 @@ fn bench(c: &mut Criterion) {
             let s = &f.okv;
             let keys = f.keys[window(w)].to_vec();
             async move { black_box(s.get_many(&keys, Some(COLL)).await.unwrap()) }
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("redis/put");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("mcp-kv", |b| {
+        b.to_async(&rt).iter(|| {
+            i = (i + 1) % KEYS;
+            let (s, k, v) = (f.ours.clone(), &f.keys[i], f.values[i % 4].clone());
+            async move { s.put(COLL, k, v, None).await.unwrap() }
+        })
+    });
+    g.bench_function("raw-redis", |b| {
+        b.to_async(&rt).iter(|| {
+            i = (i + 1) % KEYS;
+            let (mut con, k, v) = (f.raw.clone(), &f.raw_keys[i], &f.values[i % 4]);
+            async move {
+                let _: () = redis::cmd("SET")
+                    .arg(k)
+                    .arg(&v[..])
+                    .query_async(&mut con)
+                    .await
+                    .unwrap();
+            }
+        })
+    });
+    g.bench_function("openkeyv", |b| {
+        b.to_async(&rt).iter(|| {
+            i = (i + 1) % KEYS;
+            let (s, k) = (&f.okv, &f.keys[i]);
+            let v = openkeyv::Value::binary(f.values[i % 4].clone());
+            async move { s.put(k, v, Some(COLL), None).await.unwrap() }
         })
     });
     g.finish();
@@ -287,6 +399,70 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
 
+    let mut g = c.benchmark_group("redis/take");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("mcp-kv", |b| {
+        b.to_async(&rt).iter_custom(|iters| async move {
+            let mut timed = Duration::ZERO;
+            let mut left = iters as usize;
+            while left > 0 {
+                let n = left.min(TAKE_CHUNK);
+                load_take_chunk(f, n).await;
+                let t = Instant::now();
+                for k in &f.take_keys[..n] {
+                    assert!(black_box(f.ours.take(COLL, k).await.unwrap()).is_some());
+                }
+                timed += t.elapsed();
+                left -= n;
+            }
+            timed
+        })
+    });
+    g.bench_function("raw-redis", |b| {
+        b.to_async(&rt).iter_custom(|iters| async move {
+            let mut timed = Duration::ZERO;
+            let mut left = iters as usize;
+            let mut con = f.raw.clone();
+            while left > 0 {
+                let n = left.min(TAKE_CHUNK);
+                load_take_chunk(f, n).await;
+                let t = Instant::now();
+                for k in &f.raw_take_keys[..n] {
+                    let v: Option<Vec<u8>> = match &f.raw_take_script {
+                        None => redis::cmd("GETDEL")
+                            .arg(k)
+                            .query_async(&mut con)
+                            .await
+                            .unwrap(),
+                        Some(script) => script.key(k).invoke_async(&mut con).await.unwrap(),
+                    };
+                    assert!(black_box(v.map(Bytes::from)).is_some());
+                }
+                timed += t.elapsed();
+                left -= n;
+            }
+            timed
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("redis/mix_90_10_2_tasks");
+    g.throughput(Throughput::Elements(1));
+    let ours = Mixed::new(f.ours.clone(), f.keys.clone(), f);
+    g.bench_function("mcp-kv", |b| {
+        b.to_async(&rt)
+            .iter_custom(|iters| mix(iters, ours.clone()))
+    });
+    let raw = Mixed::new(f.raw.clone(), f.raw_keys.clone(), f);
+    g.bench_function("raw-redis", |b| {
+        b.to_async(&rt).iter_custom(|iters| mix(iters, raw.clone()))
+    });
+    let okv = Mixed::new(f.okv.clone(), f.keys.clone(), f);
+    g.bench_function("openkeyv", |b| {
+        b.to_async(&rt).iter_custom(|iters| mix(iters, okv.clone()))
+    });
+    g.finish();
+
     rt.block_on(async {
         let _ = f.ours.clear(COLL).await;
         for k in &f.keys {
@@ -295,10 +471,121 @@ fn bench(c: &mut Criterion) {
     });
 }
 
+/// Writes (untimed) the first `n` take keys, with the TTL, so the next `n` takes all hit.
+async fn load_take_chunk(f: &Fixture, n: usize) {
+    let entries = f.take_keys[..n]
+        .iter()
+        .enumerate()
+        .map(|(j, k)| (k.clone(), f.values[j % 4].clone()))
+        .collect();
+    f.ours
+        .put_many(COLL, entries, Some(TTL))
+        .await
+        .expect("load the take keys");
+}
+
+/// One client of the mixed workload: a read and a write (with the TTL) of key number `n`.
+trait Side: Send + Sync + 'static {
+    fn read(&self, n: usize) -> impl std::future::Future<Output = ()> + Send + '_;
+    fn write(&self, n: usize) -> impl std::future::Future<Output = ()> + Send + '_;
+}
+
+/// A client and the keys (in the form it takes) and values, shared by the tasks of the mix.
+struct Mixed<T, K> {
+    client: T,
+    keys: Vec<K>,
+    values: Vec<Bytes>,
+}
+
+impl Mixed<(), ()> {
+    fn new<T, K>(client: T, keys: Vec<K>, f: &Fixture) -> Arc<Mixed<T, K>> {
+        Arc::new(Mixed {
+            client,
+            keys,
+            values: f.values.clone(),
+        })
+    }
+}
+
+impl Side for Mixed<Arc<dyn KvStore>, String> {
+    async fn read(&self, n: usize) {
+        let k = &self.keys[n % KEYS];
+        assert!(black_box(self.client.get(COLL, k).await.unwrap()).is_some());
+    }
+    async fn write(&self, n: usize) {
+        let (k, v) = (&self.keys[n % KEYS], self.values[n % 4].clone());
+        self.client.put(COLL, k, v, Some(TTL)).await.unwrap();
+    }
+}
+
+impl Side for Mixed<ConnectionManager, Vec<u8>> {
+    async fn read(&self, n: usize) {
+        let mut con = self.client.clone();
+        let v: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(&self.keys[n % KEYS])
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        assert!(black_box(v.map(Bytes::from)).is_some());
+    }
+    async fn write(&self, n: usize) {
+        let mut con = self.client.clone();
+        let _: () = redis::cmd("SET")
+            .arg(&self.keys[n % KEYS])
+            .arg(&self.values[n % 4][..])
+            .arg("PX")
+            .arg(TTL.as_millis() as u64)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+    }
+}
+
+impl Side for Mixed<openkeyv::store::redis::RedisStore, String> {
+    async fn read(&self, n: usize) {
+        let k = &self.keys[n % KEYS];
+        assert!(black_box(self.client.get(k, Some(COLL)).await.unwrap()).is_some());
+    }
+    async fn write(&self, n: usize) {
+        let v = openkeyv::Value::binary(self.values[n % 4].clone());
+        self.client
+            .put(&self.keys[n % KEYS], v, Some(COLL), Some(TTL.as_secs_f64()))
+            .await
+            .unwrap();
+    }
+}
+
+/// A 90/10 read/write mix on 2 Tokio tasks (random keys, xorshift); `iters` operations in all.
+async fn mix<S: Side>(iters: u64, side: Arc<S>) -> Duration {
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..2u64)
+        .map(|t| {
+            let side = side.clone();
+            tokio::spawn(async move {
+                let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (t + 1);
+                for _ in 0..iters.div_ceil(2) {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let n = (x >> 8) as usize;
+                    if n % 10 == 0 {
+                        side.write(n).await;
+                    } else {
+                        side.read(n).await;
+                    }
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    start.elapsed()
+}
+
 /// Ours and raw alternating in short blocks, so load drifting on a shared machine hits both
 /// alike: prints the median block time of each and the ratio raw/ours (1.0 = no overhead).
 async fn interleaved(f: &Fixture) {
-    use std::time::Instant;
     const BLOCKS: usize = 40;
     const OPS: usize = 50;
     let ttl_ms = TTL.as_millis() as u64;
