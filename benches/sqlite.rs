@@ -7,7 +7,8 @@
 //!   same pragmas and the same table, called synchronously on the benchmark thread (the
 //!   floor: no async, no thread hop), batches in one transaction;
 //! - `raw-thread` — the same raw statements on a dedicated thread reached through a channel
-//!   and a oneshot reply: the least an async caller pays to keep SQLite off its runtime, so
+//!   and a oneshot reply, both sides polling for 50 µs before they sleep as our engine does
+//!   (`idle_spin`): the least an async caller pays to keep SQLite off its runtime, so
 //!   `mcp-kv / raw-thread` is our own overhead;
 //! - `raw-spawn_blocking` (get only) — the raw statement on `tokio::task::spawn_blocking` with
 //!   a pool of two connections: the other way to stay off the runtime, measured for the
@@ -181,8 +182,14 @@ impl Raw {
 
 type Job = Box<dyn FnOnce(&mut Raw, &AtomicUsize) + Send>;
 
+/// How long the raw thread and its caller poll before sleeping: the same idle spin as our
+/// engine's default (`mcp_kv_sqlite::DEFAULT_IDLE_SPIN`), so `mcp-kv / raw-thread` stays our own
+/// overhead.
+const IDLE_SPIN: Duration = mcp_kv_sqlite::DEFAULT_IDLE_SPIN;
+
 /// The raw twin on a dedicated thread, reached through a channel and a oneshot, with a count of
-/// the jobs in flight (what our engine keeps to pick a reader).
+/// the jobs in flight (what our engine keeps to pick a reader); both sides poll for
+/// [`IDLE_SPIN`] before sleeping, as our engine does.
 #[derive(Clone)]
 struct RawThread {
     tx: mpsc::Sender<Job>,
@@ -196,7 +203,25 @@ impl RawThread {
         let counter = in_flight.clone();
         std::thread::spawn(move || {
             let mut raw = raw;
-            while let Ok(job) = rx.recv() {
+            loop {
+                let start = Instant::now();
+                let job = loop {
+                    match rx.try_recv() {
+                        Ok(job) => break Some(job),
+                        Err(mpsc::TryRecvError::Disconnected) => return,
+                        Err(mpsc::TryRecvError::Empty) if start.elapsed() < IDLE_SPIN => {
+                            std::hint::spin_loop()
+                        }
+                        Err(mpsc::TryRecvError::Empty) => break None,
+                    }
+                };
+                let job = match job {
+                    Some(job) => job,
+                    None => match rx.recv() {
+                        Ok(job) => job,
+                        Err(_) => return,
+                    },
+                };
                 job(&mut raw, &counter);
             }
         });
@@ -204,7 +229,7 @@ impl RawThread {
     }
 
     async fn call<T: Send + 'static>(&self, f: impl FnOnce(&mut Raw) -> T + Send + 'static) -> T {
-        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         self.tx
             .send(Box::new(move |raw, in_flight| {
@@ -213,6 +238,13 @@ impl RawThread {
                 let _ = tx.send(out);
             }))
             .unwrap();
+        let start = Instant::now();
+        while start.elapsed() < IDLE_SPIN {
+            if let Ok(out) = rx.try_recv() {
+                return out;
+            }
+            tokio::task::yield_now().await;
+        }
         rx.await.unwrap()
     }
 }

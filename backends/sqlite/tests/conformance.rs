@@ -46,7 +46,7 @@ async fn conformance_memory_manual_clock() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conformance_file_full_durability_custom_table_no_readers_manual_clock() {
+async fn conformance_file_full_durability_custom_table_no_readers_no_spin_manual_clock() {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new();
     let store = SqliteStore::builder()
@@ -54,10 +54,11 @@ async fn conformance_file_full_durability_custom_table_no_readers_manual_clock()
         .table("other_table")
         .durability(Durability::Full)
         .readers(0)
+        .idle_spin(std::time::Duration::ZERO)
         .clock(clock.clone())
         .build()
         .unwrap();
-    manual("sqlite file, FULL, no readers (manual clock)", clock)
+    manual("sqlite file, FULL, no readers, no idle spin (manual clock)", clock)
         .run(Arc::new(store))
         .await
         .assert_passed();
