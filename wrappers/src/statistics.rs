@@ -20,7 +20,7 @@
 //! [`StatsSnapshot::other`], so per-session collections cannot grow memory without bound.
 //!
 //! [`Stats::snapshot`] copies the counters, [`Stats::reset`] zeroes them; with the `metrics`
-//! feature, [`Stats::export_metrics`] publishes a snapshot through the `metrics` crate.
+//! feature, `Stats::export_metrics` publishes a snapshot through the `metrics` crate.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {

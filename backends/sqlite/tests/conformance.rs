@@ -58,10 +58,13 @@ async fn conformance_file_full_durability_custom_table_no_readers_no_spin_manual
         .clock(clock.clone())
         .build()
         .unwrap();
-    manual("sqlite file, FULL, no readers, no idle spin (manual clock)", clock)
-        .run(Arc::new(store))
-        .await
-        .assert_passed();
+    manual(
+        "sqlite file, FULL, no readers, no idle spin (manual clock)",
+        clock,
+    )
+    .run(Arc::new(store))
+    .await
+    .assert_passed();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
