@@ -46,6 +46,10 @@ use openkeyv::AsyncKeyValue;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::runtime::Runtime;
 
+#[path = "support/mix.rs"]
+mod support_mix;
+use support_mix::{mix, Side};
+
 const KEYS: usize = 1000;
 const VALUE_BYTES: usize = 128;
 const COLL: &str = "bench";
@@ -484,12 +488,6 @@ async fn load_take_chunk(f: &Fixture, n: usize) {
         .expect("load the take keys");
 }
 
-/// One client of the mixed workload: a read and a write (with the TTL) of key number `n`.
-trait Side: Send + Sync + 'static {
-    fn read(&self, n: usize) -> impl std::future::Future<Output = ()> + Send + '_;
-    fn write(&self, n: usize) -> impl std::future::Future<Output = ()> + Send + '_;
-}
-
 /// A client and the keys (in the form it takes) and values, shared by the tasks of the mix.
 struct Mixed<T, K> {
     client: T,
@@ -553,34 +551,6 @@ impl Side for Mixed<openkeyv::store::redis::RedisStore, String> {
             .await
             .unwrap();
     }
-}
-
-/// A 90/10 read/write mix on 2 Tokio tasks (random keys, xorshift); `iters` operations in all.
-async fn mix<S: Side>(iters: u64, side: Arc<S>) -> Duration {
-    let start = Instant::now();
-    let tasks: Vec<_> = (0..2u64)
-        .map(|t| {
-            let side = side.clone();
-            tokio::spawn(async move {
-                let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (t + 1);
-                for _ in 0..iters.div_ceil(2) {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    let n = (x >> 8) as usize;
-                    if n % 10 == 0 {
-                        side.write(n).await;
-                    } else {
-                        side.read(n).await;
-                    }
-                }
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await.unwrap();
-    }
-    start.elapsed()
 }
 
 /// Ours and raw alternating in short blocks, so load drifting on a shared machine hits both

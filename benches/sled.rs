@@ -52,6 +52,10 @@ use openkeyv::protocol::AsyncKeyValue;
 use openkeyv::Value;
 use tokio::runtime::Runtime;
 
+#[path = "support/mix.rs"]
+mod support_mix;
+use support_mix::{mix, Side};
+
 const KEYS: usize = 10_000;
 const VALUE_BYTES: usize = 1024;
 const COLL: &str = "bench";
@@ -508,12 +512,6 @@ fn take(c: &mut Criterion, rt: &Runtime, f: &Fixture, flush: bool) {
     g.finish();
 }
 
-/// One side of the mixed workload: a read and a write (with a TTL) of key number `n`.
-trait Side: Send + Sync + 'static {
-    fn read(&self, n: usize) -> impl std::future::Future<Output = ()> + Send + '_;
-    fn write(&self, n: usize) -> impl std::future::Future<Output = ()> + Send + '_;
-}
-
 /// A store and the fixture's keys and values, shared by the tasks of the mix.
 struct Mixed<T> {
     store: T,
@@ -577,34 +575,6 @@ impl Side for Mixed<Arc<openkeyv::store::disk::DiskStore>> {
             .await
             .unwrap();
     }
-}
-
-/// A 90/10 read/write mix on 2 Tokio tasks (random keys, xorshift); `iters` operations in all.
-async fn mix<S: Side>(iters: u64, side: Arc<S>) -> Duration {
-    let start = Instant::now();
-    let tasks: Vec<_> = (0..2u64)
-        .map(|t| {
-            let side = side.clone();
-            tokio::spawn(async move {
-                let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (t + 1);
-                for _ in 0..iters.div_ceil(2) {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    let n = (x >> 8) as usize;
-                    if n % 10 == 0 {
-                        side.write(n).await;
-                    } else {
-                        side.read(n).await;
-                    }
-                }
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await.unwrap();
-    }
-    start.elapsed()
 }
 
 fn mixed(c: &mut Criterion, rt: &Runtime, f: &Fixture, flush: bool) {
