@@ -141,6 +141,7 @@
 
 pub mod config;
 pub mod encoding;
+mod flusher;
 pub mod store;
 
 pub use config::{Durability, SledStoreBuilder};

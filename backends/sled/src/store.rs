@@ -25,6 +25,7 @@ use crate::encoding::{
     collection_prefix, decode_collection, decode_expiry, decode_value, encode_ivec, encode_pair,
     prefix_successor, with_encoded_pair,
 };
+use crate::flusher::Flusher;
 use crate::BACKEND;
 
 /// Values up to this size are copied out of sled's buffer; larger ones are shared with it.
@@ -49,6 +50,8 @@ struct Inner {
     path: Option<PathBuf>,
     closed: AtomicBool,
     sweeper: Mutex<Option<Sweeper>>,
+    /// The flush-per-write setting's flusher thread.
+    flusher: Option<Flusher>,
 }
 
 /// The background sweeper thread: it stops when `stop` is dropped (by `close()` or when the
@@ -154,6 +157,15 @@ impl SledStore {
         caps.distributed = false;
         caps.native_ttl = false;
         caps.max_value_bytes = config.max_value_bytes;
+        let flusher = match config.durability {
+            Durability::Flush => Some(Flusher::start(db.clone()).map_err(|e| {
+                Error::new(ErrorKind::Backend, "could not start the flusher thread")
+                    .with_operation(Operation::Open)
+                    .with_backend(BACKEND)
+                    .with_source(e)
+            })?),
+            Durability::Periodic => None,
+        };
         let inner = Arc::new(Inner {
             db,
             clock: config.clock,
@@ -162,6 +174,7 @@ impl SledStore {
             path: config.path,
             closed: AtomicBool::new(false),
             sweeper: Mutex::new(None),
+            flusher,
         });
         if let Some(interval) = config.sweep_interval {
             let sweeper = Sweeper::start(Arc::downgrade(&inner), interval).map_err(|e| {
@@ -197,16 +210,23 @@ impl SledStore {
         Ok(())
     }
 
-    /// Flushes (and fsyncs) sled's log without blocking an async worker thread.
+    /// Flushes (and fsyncs) sled's log without blocking an async worker thread: through the
+    /// flusher thread in the flush-per-write setting (group commit, see `flusher.rs`), else —
+    /// and once the flusher has stopped — on Tokio's blocking pool; outside a Tokio runtime
+    /// inline.
     ///
-    /// Not sled's `flush_async`: in sled 0.34 concurrent `flush_async` calls deadlock (sled
+    /// Never sled's `flush_async`: in sled 0.34 concurrent `flush_async` calls deadlock (sled
     /// issues #1241 and #1308 — every sled I/O thread blocks in a flush waiting for a log write
-    /// queued behind them on the same pool; reproduced here with 8 concurrent writers). The
-    /// blocking `flush` runs on Tokio's blocking pool instead, so sled's own pool stays free for
-    /// the log writes.
+    /// queued behind them on the same pool; reproduced here with 8 concurrent writers).
     async fn flush(&self, op: Operation) -> Result<()> {
+        let runtime = tokio::runtime::Handle::try_current();
+        if let (Some(flusher), Ok(_)) = (&self.inner.flusher, &runtime) {
+            if let Some(flushed) = flusher.flush().await {
+                return flushed.map(drop).map_err(|e| sled_error(op, e));
+            }
+        }
         let db = self.inner.db.clone();
-        let flushed = match tokio::runtime::Handle::try_current() {
+        let flushed = match runtime {
             Ok(runtime) => runtime
                 .spawn_blocking(move || db.flush())
                 .await
@@ -578,7 +598,13 @@ impl KvStore for SledStore {
         if let Some(sweeper) = sweeper {
             sweeper.stop();
         }
-        self.flush(Operation::Close).await
+        let flushed = self.flush(Operation::Close).await;
+        // Its pending requests are answered first; a write still finishing flushes on the
+        // blocking pool instead.
+        if let Some(flusher) = &self.inner.flusher {
+            flusher.stop();
+        }
+        flushed
     }
 }
 
