@@ -15,7 +15,7 @@ use crate::store::{sled_error, SledStore};
 /// | setting | a write returns after | lost on a process crash (SIGKILL) | cost |
 /// |---|---|---|---|
 /// | [`Durability::Periodic`] (default) | sled applied it in memory | the writes of the last `flush_every_ms` (500 ms by default) | none per write |
-/// | [`Durability::Flush`] | sled's log was flushed and fsynced | nothing acknowledged | one `fsync` per write (batches: one per batch) |
+/// | [`Durability::Flush`] | sled's log was flushed and fsynced | nothing acknowledged | one `fsync` per write at most (batches: one per batch); concurrent writes share one (group commit) |
 ///
 /// `close()` flushes in both settings. A power loss can also lose what the disk's own cache
 /// had not persisted after the `fsync`, as with any embedded store.

@@ -89,10 +89,14 @@
 //! hand-off many times the operation itself (measured: the `sled get: direct vs spawn_blocking`
 //! group of `benches/sled.rs`). What can take long runs elsewhere:
 //!
-//! - flushes (`Durability::Flush`, `close()`) call sled's blocking `flush` on Tokio's blocking
-//!   pool. Not sled's `flush_async`: in sled 0.34 concurrent `flush_async` calls deadlock (sled
-//!   issues #1241, #1308) — reproduced here with 8 concurrent writers, and covered by the
-//!   `concurrent_flushing_writers_finish` test;
+//! - flushes of `Durability::Flush` writes go to one **flusher thread**, which runs one
+//!   blocking `flush` for every write waiting at that moment (group commit: concurrent writers
+//!   share fsyncs) and answers each; the thread and its callers poll for 50 µs before sleeping,
+//!   because waking a sleeping thread costs tens of µs on an idle machine. `close()` flushes and
+//!   then stops the thread (so does dropping the store); the `Periodic` setting's flushes and
+//!   anything after a stop use Tokio's blocking pool. Never sled's `flush_async`: in sled 0.34
+//!   concurrent `flush_async` calls deadlock (sled issues #1241, #1308) — reproduced here with 8
+//!   concurrent writers, and covered by the `concurrent_flushing_writers_finish` test;
 //! - `cull()` runs on the blocking pool; the sweeper is a thread of its own.
 //!
 //! Outside a Tokio runtime these run inline.
@@ -106,21 +110,22 @@
 //!
 //! | group | ours vs raw sled | openkeyv vs raw sled |
 //! |---|---|---|
-//! | get | 0.76× (490 ns against 375 ns) | 0.64× |
-//! | get-miss | 0.83× | 0.78× |
-//! | get_many(100) | 0.78× | 0.76× |
-//! | put, periodic flush | 0.79× | — (always flushes) |
-//! | put-with-TTL, periodic flush | 0.97× | — |
-//! | put_many(100), periodic / flush per write | 0.99× / 0.96× (both one sled `Batch`) | — / 1.09× |
-//! | take, periodic flush | 1.01× | — (no get-and-delete) |
-//! | put, flush per write | 0.02× (40 µs: the flush hand-off to the blocking pool wakes a sleeping thread) | 0.004× |
+//! | get | 0.78× (475 ns against 371 ns) | 0.63× |
+//! | get-miss | 0.80× | 0.78× |
+//! | get_many(100) | 0.83× | 0.74× |
+//! | put, periodic flush | 0.74× | — (always flushes) |
+//! | put-with-TTL, periodic flush | 1.11× | — |
+//! | put_many(100), periodic / flush per write | 0.92× / 0.93× (both one sled `Batch`) | — / 1.16× |
+//! | take, periodic flush | 0.99× | — (no get-and-delete) |
+//! | 2-task 90/10 mix, periodic / flush per write | 0.93× / 1.34× (group commit) | — / 0.83× |
+//! | put, flush per write | 0.06× (9.7 µs: the round trip to the flusher thread; raw sled flushes inline on the caller, 0.59 µs) | 0.003× |
 //!
 //! Where a point read's gap goes, counted with callgrind (`examples/get_cost.rs`): ~4 000
 //! instructions per `get` against ~3 100 for raw sled — and raw sled costs the same on our
 //! length-prefixed keys as on plain ones, so sled's own work is equal; the ~900 extra are the
 //! `async_trait` boxed future, turning sled's `IVec` into the contract's `Bytes`, the expiry
 //! header and clock read, and name validation. Calling sled through `spawn_blocking` instead of
-//! directly made a get ~50× slower on the idle VM (448 ns → 23 µs).
+//! directly made a get ~50× slower on the idle VM (423 ns → 21 µs).
 
 //! ## One process per database
 //!
