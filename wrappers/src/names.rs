@@ -116,6 +116,11 @@ impl<V> NameTable<V> {
             .is_ok()
     }
 
+    /// How many names can get a slot.
+    pub(crate) fn max(&self) -> usize {
+        self.max
+    }
+
     /// Names with a slot.
     pub(crate) fn len(&self) -> usize {
         self.slots.iter().filter(|s| s.get().is_some()).count()

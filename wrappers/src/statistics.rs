@@ -283,7 +283,6 @@ struct Registry {
     collections: NameTable<Counters>,
     other: Counters,
     store_wide: Counters,
-    max_collections: usize,
 }
 
 /// A shared handle to the counters of a [`Statistics`] wrapper; clones share the counters.
@@ -294,7 +293,7 @@ impl fmt::Debug for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Stats")
             .field("collections", &self.0.collections.len())
-            .field("max_collections", &self.0.max_collections)
+            .field("max_collections", &self.0.collections.max())
             .finish()
     }
 }
@@ -317,7 +316,6 @@ impl Stats {
             collections: NameTable::new(max),
             other: Counters::default(),
             store_wide: Counters::default(),
-            max_collections: max,
         }))
     }
 
