@@ -62,6 +62,7 @@ pub mod collection;
 pub mod encoding;
 pub mod error;
 pub mod expiry;
+pub mod handoff;
 pub mod rules;
 pub mod session;
 pub mod store;

@@ -7,23 +7,23 @@
 //! its write, so that flush covers every one — and answers each. Concurrent writers thereby
 //! share fsyncs instead of queueing one each.
 //!
-//! Waking a sleeping thread costs tens of µs on an idle machine (measured ~35 µs each way on
-//! the project's 2-core VM), more than a flush on a fast disk, so after each round the thread
-//! polls for [`SPIN`] before it sleeps, and a caller polls as long for its answer (yielding to
-//! its runtime between polls, never blocking it) before it awaits.
+//! Waking a sleeping thread costs tens of µs on an idle machine, more than a flush on a fast
+//! disk, so the thread and its callers spin for [`SPIN`] before they sleep
+//! ([`mcp_kv_core::handoff`]).
 //!
 //! Not sled's `flush_async`: in sled 0.34 concurrent `flush_async` calls deadlock (sled issues
 //! #1241 and #1308). Not `spawn_blocking` per write: a hand-off per write, and no grouping.
 
 use std::sync::mpsc::{self, TryRecvError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use mcp_kv_core::handoff;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 /// How long the thread and a waiting caller poll before sleeping.
-pub(crate) const SPIN: Duration = Duration::from_micros(50);
+pub(crate) const SPIN: Duration = handoff::DEFAULT_SPIN;
 
 type Request = oneshot::Sender<sled::Result<usize>>;
 
@@ -50,17 +50,9 @@ impl Flusher {
     /// Flushes sled's log, covering every write made before this call. `None` once stopped
     /// (the caller flushes some other way).
     pub(crate) async fn flush(&self) -> Option<sled::Result<usize>> {
-        let (answer, mut rx) = oneshot::channel();
+        let (answer, rx) = oneshot::channel();
         self.sender.lock().as_ref()?.send(answer).ok()?;
-        let start = Instant::now();
-        while start.elapsed() < SPIN {
-            match rx.try_recv() {
-                Ok(result) => return Some(result),
-                Err(oneshot::error::TryRecvError::Closed) => return None,
-                Err(oneshot::error::TryRecvError::Empty) => tokio::task::yield_now().await,
-            }
-        }
-        rx.await.ok()
+        handoff::await_answer(rx, SPIN).await
     }
 
     /// Answers the requests already sent, then stops the thread and waits for it (which
@@ -96,14 +88,10 @@ fn run(db: &sled::Db, requests: &mpsc::Receiver<Request>) {
 /// The next request: polled for [`SPIN`] (the thread stays awake), then waited for; `None`
 /// once every sender is gone and the queue is empty.
 fn next(requests: &mpsc::Receiver<Request>) -> Option<Request> {
-    let start = Instant::now();
-    loop {
-        match requests.try_recv() {
-            Ok(request) => return Some(request),
-            Err(TryRecvError::Disconnected) => return None,
-            Err(TryRecvError::Empty) if start.elapsed() < SPIN => std::hint::spin_loop(),
-            Err(TryRecvError::Empty) => return requests.recv().ok(),
-        }
+    match handoff::poll_job(requests, SPIN) {
+        Ok(request) => Some(request),
+        Err(TryRecvError::Disconnected) => None,
+        Err(TryRecvError::Empty) => requests.recv().ok(),
     }
 }
 

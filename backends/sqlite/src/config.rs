@@ -24,7 +24,7 @@ pub const DEFAULT_READERS: usize = 2;
 
 /// How long a worker thread and a waiting caller keep polling before they sleep (see
 /// [`SqliteStoreBuilder::idle_spin`]).
-pub const DEFAULT_IDLE_SPIN: Duration = Duration::from_micros(50);
+pub const DEFAULT_IDLE_SPIN: Duration = mcp_kv_core::handoff::DEFAULT_SPIN;
 
 /// How durable a committed write is: SQLite's `PRAGMA synchronous` in WAL mode.
 ///

@@ -33,7 +33,7 @@ use parking_lot::Mutex;
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
-use mcp_kv_core::{Error, ErrorKind, Operation, Result, SharedClock};
+use mcp_kv_core::{handoff, Error, ErrorKind, Operation, Result, SharedClock};
 
 use crate::encoding::{encode_now, map_sqlite, BACKEND};
 use crate::schema::Sql;
@@ -128,7 +128,9 @@ impl Worker {
             self.in_flight.fetch_sub(1, Ordering::Relaxed);
             return Err(closed(op));
         }
-        answer(rx, self.spin).await.map_err(|_| stopped(op))?
+        handoff::await_answer(rx, self.spin)
+            .await
+            .ok_or_else(|| stopped(op))?
     }
 
     async fn close(&self) -> Result<()> {
@@ -233,53 +235,6 @@ impl Drop for Engine {
     }
 }
 
-/// Waits for a job's answer: polls for up to `spin`, yielding to the runtime between polls
-/// (other tasks run meanwhile; the runtime's thread never blocks), then awaits.
-async fn answer<T>(
-    mut rx: oneshot::Receiver<T>,
-    spin: Duration,
-) -> std::result::Result<T, oneshot::error::RecvError> {
-    if !spin.is_zero() {
-        let start = Instant::now();
-        loop {
-            match rx.try_recv() {
-                Ok(v) => return Ok(v),
-                Err(oneshot::error::TryRecvError::Closed) => break,
-                Err(oneshot::error::TryRecvError::Empty) => {}
-            }
-            if start.elapsed() >= spin {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
-    }
-    rx.await
-}
-
-/// The next message: polled for up to `spin` (the thread stays awake), then waited for.
-fn poll_then_wait(
-    receiver: &mpsc::Receiver<Msg>,
-    spin: Duration,
-) -> std::result::Result<Msg, mpsc::TryRecvError> {
-    if !spin.is_zero() {
-        let start = Instant::now();
-        loop {
-            match receiver.try_recv() {
-                Ok(msg) => return Ok(msg),
-                Err(mpsc::TryRecvError::Disconnected) => {
-                    return Err(mpsc::TryRecvError::Disconnected)
-                }
-                Err(mpsc::TryRecvError::Empty) => {}
-            }
-            if start.elapsed() >= spin {
-                break;
-            }
-            std::hint::spin_loop();
-        }
-    }
-    Err(mpsc::TryRecvError::Empty)
-}
-
 fn worker_loop(
     mut conn: Connection,
     receiver: mpsc::Receiver<Msg>,
@@ -290,7 +245,7 @@ fn worker_loop(
 ) {
     let mut next_sweep = sweep.as_ref().map(|s| Instant::now() + s.every);
     loop {
-        let polled = match poll_then_wait(&receiver, spin) {
+        let polled = match handoff::poll_job(&receiver, spin) {
             Ok(msg) => Some(msg),
             Err(mpsc::TryRecvError::Disconnected) => break,
             Err(mpsc::TryRecvError::Empty) => None,
