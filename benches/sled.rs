@@ -9,7 +9,8 @@
 //! Each pair runs in the same durability setting: `(periodic)` groups rely on sled's background
 //! flush (our `Durability::Periodic`, raw sled without `flush`); `(flush)` groups flush sled's log
 //! after every write (our `Durability::Flush`, raw sled + a blocking `flush` inline, openkeyv as it is).
-//! 10k keys, 1 KiB values, four rotating values in writes; reads hit entries written with a 1 h
+//! 10k keys, 1 KiB values; every write stores bytes other than the key's current ones (sled
+//! skips an insert of an equal value: see `fresh_value`); reads hit entries written with a 1 h
 //! TTL. Every database lives in its own temporary directory on disk.
 //!
 //! Groups: `sled get`, `sled get-miss` (keys never written), `sled get_many(100)`, and per
@@ -150,8 +151,7 @@ impl Fixture {
             for chunk in keys.chunks(BATCH) {
                 let entries: Vec<(String, Bytes)> = chunk
                     .iter()
-                    .enumerate()
-                    .map(|(i, k)| (k.clone(), values[i % 4].clone()))
+                    .map(|k| (k.clone(), values[0].clone()))
                     .collect();
                 ours.put_many(COLL, entries.clone(), Some(READ_TTL))
                     .await
@@ -197,6 +197,14 @@ fn runtime() -> Runtime {
         .enable_all()
         .build()
         .unwrap()
+}
+
+/// The index in `values` of the `n`th write of a `put` group, which writes key `n % KEYS`:
+/// never 0 (what the fixture preloads) and never the value of that key's previous write
+/// (`n - KEYS`, one pass earlier). sled skips an insert whose value equals the stored one — no
+/// log write, nothing to flush — so a `put` that rewrote the same bytes would time a no-op.
+fn fresh_value(n: usize) -> usize {
+    1 + (n / KEYS) % 3
 }
 
 fn group<'a>(c: &'a mut Criterion, name: &str, elements: u64) -> BenchmarkGroup<'a, WallTime> {
@@ -280,19 +288,21 @@ fn put(c: &mut Criterion, rt: &Runtime, f: &Fixture, flush: bool, ttl: Option<Du
         g.sample_size(20);
     }
     let ours = if flush { &f.ours_flush } else { &f.ours };
-    let mut i = 0;
+    // `n` counts writes; key `n % KEYS` gets a value that differs from the one it holds (see
+    // `fresh_value`): sled skips writing a value equal to the stored one.
+    let mut n = 0;
     g.bench_function("mcp-kv", |b| {
         b.to_async(rt).iter(|| {
-            i = (i + 1) % KEYS;
-            let (key, value) = (&keys[i], values[(i / 7) % 4].clone());
+            n += 1;
+            let (key, value) = (&keys[n % KEYS], values[fresh_value(n)].clone());
             async move { ours.put(COLL, key, value, ttl).await.unwrap() }
         })
     });
     let raw = &f.raw;
     g.bench_function("raw sled", |b| {
         b.to_async(rt).iter(|| {
-            i = (i + 1) % KEYS;
-            let (key, value) = (&keys[i], &values[(i / 7) % 4]);
+            n += 1;
+            let (key, value) = (&keys[n % KEYS], &values[fresh_value(n)]);
             async move {
                 match ttl {
                     Some(ttl) => raw.insert(key.as_bytes(), with_header(value, ttl)),
@@ -310,8 +320,11 @@ fn put(c: &mut Criterion, rt: &Runtime, f: &Fixture, flush: bool, ttl: Option<Du
         let ttl_secs = ttl.map(|t| t.as_secs_f64());
         g.bench_function("openkeyv", |b| {
             b.to_async(rt).iter(|| {
-                i = (i + 1) % KEYS;
-                let (key, value) = (&keys[i], Value::binary(values[(i / 7) % 4].clone()));
+                n += 1;
+                let (key, value) = (
+                    &keys[n % KEYS],
+                    Value::binary(values[fresh_value(n)].clone()),
+                );
                 async move { okv.put(key, value, Some(COLL), ttl_secs).await.unwrap() }
             })
         });
@@ -333,12 +346,16 @@ fn put_many(c: &mut Criterion, rt: &Runtime, f: &Fixture, flush: bool) {
     }
     let ours = if flush { &f.ours_flush } else { &f.ours };
     let mut i = 0;
-    // Each round writes a different one of the four values (rotating), the batch built in the
-    // measured closure on every side.
+    // Batch `i % 100` gets value `1 + (i / 100) % 3`: never the preloaded value 0 nor the
+    // value of that batch's previous write (sled would skip equal values); the batch is built in
+    // the measured closure on every side.
     g.bench_function("mcp-kv", |b| {
         b.to_async(rt).iter(|| {
             i += 1;
-            let (batch, value) = (&batches[i % batches.len()], &values[(i / 3) % 4]);
+            let (batch, value) = (
+                &batches[i % batches.len()],
+                &values[1 + (i / batches.len()) % 3],
+            );
             let entries: Vec<(String, Bytes)> =
                 batch.iter().map(|k| (k.clone(), value.clone())).collect();
             async move { ours.put_many(COLL, entries, None).await.unwrap() }
@@ -348,7 +365,10 @@ fn put_many(c: &mut Criterion, rt: &Runtime, f: &Fixture, flush: bool) {
     g.bench_function("raw sled", |b| {
         b.to_async(rt).iter(|| {
             i += 1;
-            let (batch, value) = (&batches[i % batches.len()], &values[(i / 3) % 4]);
+            let (batch, value) = (
+                &batches[i % batches.len()],
+                &values[1 + (i / batches.len()) % 3],
+            );
             async move {
                 let mut b = sled::Batch::default();
                 for k in batch {
@@ -366,7 +386,10 @@ fn put_many(c: &mut Criterion, rt: &Runtime, f: &Fixture, flush: bool) {
         g.bench_function("openkeyv", |b| {
             b.to_async(rt).iter(|| {
                 i += 1;
-                let (batch, value) = (&batches[i % batches.len()], &values[(i / 3) % 4]);
+                let (batch, value) = (
+                    &batches[i % batches.len()],
+                    &values[1 + (i / batches.len()) % 3],
+                );
                 let vals: Vec<Value> = batch.iter().map(|_| Value::binary(value.clone())).collect();
                 async move { okv.put_many(batch, &vals, Some(COLL), None).await.unwrap() }
             })
