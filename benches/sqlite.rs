@@ -7,8 +7,8 @@
 //!   same pragmas and the same table, called synchronously on the benchmark thread (the
 //!   floor: no async, no thread hop), batches in one transaction;
 //! - `raw-thread` — the same raw statements on a dedicated thread reached through a channel
-//!   and a oneshot reply, both sides polling for 50 µs before they sleep as our engine does
-//!   (`idle_spin`): the least an async caller pays to keep SQLite off its runtime, so
+//!   and a oneshot reply, the thread polling for 50 µs and the caller for up to 500 µs before
+//!   they sleep, as our engine does (`idle_spin`, `answer_spin`): the least an async caller pays to keep SQLite off its runtime, so
 //!   `mcp-kv / raw-thread` is our own overhead;
 //! - `raw-spawn_blocking` (get only) — the raw statement on `tokio::task::spawn_blocking` with
 //!   a pool of two connections: the other way to stay off the runtime, measured for the
@@ -16,8 +16,9 @@
 //! - `openkeyv` — openkeyv 0.4's SQLite store, given a connection with the same pragmas (it
 //!   runs its statements inline on the async task, behind a `tokio::sync::Mutex`).
 //!
-//! 10k keys, 1 KiB values (four rotating values in writes, so SQLite cannot skip identical
-//! rewrites), one collection; reads read entries written with a 1 h TTL and check expiry;
+//! 10k keys, 1 KiB values (preloaded with one value; every write of `put` stores a value other
+//! than the key's current one, see `fresh_value`, so SQLite cannot skip an identical rewrite),
+//! one collection; reads read entries written with a 1 h TTL and check expiry;
 //! writes carry a 60 s TTL, except in `put` (no TTL: `expires_at` is NULL on every side).
 //! Each participant has a file of its own in one temporary directory.
 //!
@@ -186,14 +187,15 @@ impl Raw {
 
 type Job = Box<dyn FnOnce(&mut Raw, &AtomicUsize) + Send>;
 
-/// How long the raw thread and its caller poll before sleeping: the same idle spin as our
-/// engine's default (`mcp_kv_sqlite::DEFAULT_IDLE_SPIN`), so `mcp-kv / raw-thread` stays our own
-/// overhead.
+/// How long the raw thread polls for its next job, and its caller for the answer, before
+/// sleeping: our engine's defaults (`mcp_kv_sqlite::DEFAULT_IDLE_SPIN`,
+/// `DEFAULT_ANSWER_SPIN`), so `mcp-kv / raw-thread` stays our own overhead.
 const IDLE_SPIN: Duration = mcp_kv_sqlite::DEFAULT_IDLE_SPIN;
+const ANSWER_SPIN: Duration = mcp_kv_sqlite::DEFAULT_ANSWER_SPIN;
 
 /// The raw twin on a dedicated thread, reached through a channel and a oneshot, with a count of
-/// the jobs in flight (what our engine keeps to pick a reader); both sides poll for
-/// [`IDLE_SPIN`] before sleeping, as our engine does.
+/// the jobs in flight (what our engine keeps to pick a reader); the thread polls for
+/// [`IDLE_SPIN`] and the caller for [`ANSWER_SPIN`] before sleeping, as our engine does.
 #[derive(Clone)]
 struct RawThread {
     tx: mpsc::Sender<Job>,
@@ -243,7 +245,7 @@ impl RawThread {
             }))
             .unwrap();
         let start = Instant::now();
-        while start.elapsed() < IDLE_SPIN {
+        while start.elapsed() < ANSWER_SPIN {
             if let Ok(out) = rx.try_recv() {
                 return out;
             }
@@ -325,8 +327,8 @@ impl Fixture {
             Arc::new(store)
         });
         rt.block_on(async {
-            for (chunk_no, chunk) in keys.chunks(BATCH).enumerate() {
-                let v = values[chunk_no % 4].clone();
+            for chunk in keys.chunks(BATCH) {
+                let v = values[0].clone();
                 let entries = chunk.iter().map(|k| (k.clone(), v.clone())).collect();
                 ours.put_many(COLL, entries, Some(READ_TTL)).await.unwrap();
                 raw.put_many(chunk, &v, READ_TTL);
@@ -369,6 +371,15 @@ fn runtime() -> Runtime {
         .enable_all()
         .build()
         .unwrap()
+}
+
+/// The index in `values` of the `n`th write of a `put` group, which writes key `(7 n) % KEYS`:
+/// never 0 (what the fixture preloads) and never the value of that key's previous write
+/// (`n - KEYS`, one pass earlier). SQLite does not rewrite a row whose new bytes equal the old
+/// ones (no dirty page, nothing to commit or fsync), so a `put` that rewrote the same bytes
+/// would time a no-op.
+fn fresh_value(n: usize) -> usize {
+    1 + (n / KEYS) % 3
 }
 
 fn group<'a>(c: &'a mut Criterion, name: String, elements: u64) -> BenchmarkGroup<'a, WallTime> {
@@ -442,27 +453,32 @@ fn put(c: &mut Criterion, rt: &Runtime, f: &mut Fixture, ttl: Option<Duration>) 
     }
     let keys: &[String] = &f.keys;
     let values: &[Bytes] = &f.values;
-    let mut i = 0;
+    // `n` counts writes; key `(7 n) % KEYS` gets a value that differs from the one it holds
+    // (see `fresh_value`): SQLite skips rewriting a row whose bytes do not change.
+    let mut n = 0;
     let ours = &f.ours;
     g.bench_function("mcp-kv", |b| {
         b.to_async(rt).iter(|| {
-            i = (i + 7) % KEYS;
-            let (key, value) = (&keys[i], values[i % 4].clone());
+            n += 1;
+            let i = (7 * n) % KEYS;
+            let (key, value) = (&keys[i], values[fresh_value(n)].clone());
             async move { ours.put(COLL, key, value, ttl).await.unwrap() }
         })
     });
     let raw = &f.raw;
     g.bench_function("raw", |b| {
         b.iter(|| {
-            i = (i + 7) % KEYS;
-            raw.put(&keys[i], &values[i % 4], ttl)
+            n += 1;
+            let i = (7 * n) % KEYS;
+            raw.put(&keys[i], &values[fresh_value(n)], ttl)
         })
     });
     let raw_thread = &f.raw_thread;
     g.bench_function("raw-thread", |b| {
         b.to_async(rt).iter(|| {
-            i = (i + 7) % KEYS;
-            let (key, value) = (keys[i].clone(), values[i % 4].clone());
+            n += 1;
+            let i = (7 * n) % KEYS;
+            let (key, value) = (keys[i].clone(), values[fresh_value(n)].clone());
             async move { raw_thread.call(move |r| r.put(&key, &value, ttl)).await }
         })
     });
@@ -470,8 +486,9 @@ fn put(c: &mut Criterion, rt: &Runtime, f: &mut Fixture, ttl: Option<Duration>) 
     let ttl_secs = ttl.map(|t| t.as_secs_f64());
     g.bench_function("openkeyv", |b| {
         b.to_async(rt).iter(|| {
-            i = (i + 7) % KEYS;
-            let (key, value) = (&keys[i], Value::binary(values[i % 4].clone()));
+            n += 1;
+            let i = (7 * n) % KEYS;
+            let (key, value) = (&keys[i], Value::binary(values[fresh_value(n)].clone()));
             async move { okv.put(key, value, Some(COLL), ttl_secs).await.unwrap() }
         })
     });

@@ -22,9 +22,13 @@ pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// otherwise.
 pub const DEFAULT_READERS: usize = 2;
 
-/// How long a worker thread and a waiting caller keep polling before they sleep (see
+/// How long a worker thread keeps polling for its next job before it sleeps (see
 /// [`SqliteStoreBuilder::idle_spin`]).
 pub const DEFAULT_IDLE_SPIN: Duration = mcp_kv_core::handoff::DEFAULT_SPIN;
+
+/// How long a caller keeps polling for its answer before it sleeps (see
+/// [`SqliteStoreBuilder::answer_spin`]).
+pub const DEFAULT_ANSWER_SPIN: Duration = Duration::from_micros(500);
 
 /// How durable a committed write is: SQLite's `PRAGMA synchronous` in WAL mode.
 ///
@@ -93,9 +97,12 @@ pub struct SqliteConfig {
     /// Read connections beside the writer (file databases only; 0: every read goes through the
     /// writer thread).
     pub readers: usize,
-    /// How long a worker thread polls for its next job, and a caller for its answer, before
-    /// sleeping (`Duration::ZERO`: sleep at once).
+    /// How long a worker thread polls for its next job before sleeping (`Duration::ZERO`:
+    /// sleep at once).
     pub idle_spin: Duration,
+    /// How long a caller polls for its answer (yielding to its runtime) before sleeping
+    /// (`Duration::ZERO`: sleep at once).
+    pub answer_spin: Duration,
     /// The clock every expiry check reads.
     pub clock: SharedClock,
 }
@@ -110,6 +117,7 @@ impl fmt::Debug for SqliteConfig {
             .field("sweep_interval", &self.sweep_interval)
             .field("readers", &self.readers)
             .field("idle_spin", &self.idle_spin)
+            .field("answer_spin", &self.answer_spin)
             .field("clock", &self.clock)
             .finish()
     }
@@ -133,6 +141,7 @@ impl Default for SqliteStoreBuilder {
                 sweep_interval: None,
                 readers: DEFAULT_READERS,
                 idle_spin: DEFAULT_IDLE_SPIN,
+                answer_spin: DEFAULT_ANSWER_SPIN,
                 clock: mcp_kv_core::system_clock(),
             },
         }
@@ -191,18 +200,30 @@ impl SqliteStoreBuilder {
         self
     }
 
-    /// How long a worker thread keeps polling for its next job after finishing one, and a
-    /// caller keeps polling for its answer (yielding to the runtime between polls, never
-    /// blocking it), before going to sleep (default [`DEFAULT_IDLE_SPIN`]).
+    /// How long a worker thread keeps polling for its next job after finishing one before it
+    /// goes to sleep (default [`DEFAULT_IDLE_SPIN`], 50 µs).
     ///
     /// Waking a sleeping thread costs far more than the SQLite work of a point read on an idle
     /// virtual machine — ~35 µs each way was measured on the project's 2-core VM, against
-    /// ~2 µs for the read — so back-to-back operations are much faster when neither side has
-    /// gone to sleep in between. The price is up to this long of busy CPU on two threads after
+    /// ~2 µs for the read — so back-to-back operations are much faster when the worker has not
+    /// gone to sleep in between. The price is up to this long of busy CPU on each worker after
     /// the last operation of a burst. `Duration::ZERO` turns it off (sleep at once: least CPU,
     /// most latency when idle).
     pub fn idle_spin(mut self, spin: Duration) -> Self {
         self.config.idle_spin = spin;
+        self
+    }
+
+    /// How long a caller keeps polling for the answer to its job, yielding to its runtime
+    /// between polls (other tasks run; the runtime's thread never blocks), before it sleeps
+    /// until woken (default [`DEFAULT_ANSWER_SPIN`], 500 µs).
+    ///
+    /// It spans the job itself — ~2 µs for a point read, ~100 µs for `get_many(100)` or a
+    /// `FULL` commit's fsync — so an answer that arrives within it is picked up at once instead
+    /// of a wake-up later. While it polls, the caller's runtime thread stays busy when it has no
+    /// other task to run. `Duration::ZERO` awaits at once.
+    pub fn answer_spin(mut self, spin: Duration) -> Self {
+        self.config.answer_spin = spin;
         self
     }
 

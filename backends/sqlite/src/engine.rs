@@ -13,10 +13,12 @@
 //! - The writer thread also runs the optional sweeper between jobs, and on close checkpoints
 //!   the WAL and closes its connection after the readers closed theirs.
 //!
-//! - **Idle spin**: after a job a worker polls its channel for [`SqliteConfig::idle_spin`]
-//!   before it sleeps, and a caller polls for its answer as long (yielding to its runtime between
-//!   polls) before it awaits: on an idle virtual machine waking a sleeping thread costs ~35 µs,
-//!   far more than a point read, so back-to-back operations stay on two awake threads.
+//! - **Spins**: after a job a worker polls its channel for [`SqliteConfig::idle_spin`] before
+//!   it sleeps, and a caller polls for its answer for up to [`SqliteConfig::answer_spin`]
+//!   (yielding to its runtime between polls) before it awaits: on an idle virtual machine waking
+//!   a sleeping thread costs ~35 µs, far more than a point read, so back-to-back operations
+//!   stay on two awake threads, and a caller picks up an answer that takes ~100 µs (a batch, an
+//!   fsync) at once.
 //!
 //! Why dedicated threads rather than `spawn_blocking`: measured on the project's 2-core
 //! machine (see the crate docs), a round trip to a parked dedicated thread cost 4.6–7 µs, to
@@ -77,7 +79,8 @@ pub(crate) struct Sweep {
 struct Worker {
     sender: mpsc::Sender<Msg>,
     in_flight: Arc<AtomicUsize>,
-    spin: Duration,
+    /// How long a caller polls for its answer.
+    answer_spin: Duration,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -88,6 +91,7 @@ impl Worker {
         writer: bool,
         sweep: Option<Sweep>,
         spin: Duration,
+        answer_spin: Duration,
     ) -> Result<Worker> {
         let (sender, receiver) = mpsc::channel();
         let in_flight = Arc::new(AtomicUsize::new(0));
@@ -104,7 +108,7 @@ impl Worker {
         Ok(Worker {
             sender,
             in_flight,
-            spin,
+            answer_spin,
             thread: Mutex::new(Some(thread)),
         })
     }
@@ -128,7 +132,7 @@ impl Worker {
             self.in_flight.fetch_sub(1, Ordering::Relaxed);
             return Err(closed(op));
         }
-        handoff::await_answer(rx, self.spin)
+        handoff::await_answer(rx, self.answer_spin)
             .await
             .ok_or_else(|| stopped(op))?
     }
@@ -161,6 +165,7 @@ impl Engine {
         readers: Vec<Connection>,
         sweep: Option<Sweep>,
         spin: Duration,
+        answer_spin: Duration,
     ) -> Result<Engine> {
         let readers = readers
             .into_iter()
@@ -172,11 +177,19 @@ impl Engine {
                     false,
                     None,
                     spin,
+                    answer_spin,
                 )
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Engine {
-            writer: Worker::start("mcp-kv-sqlite-writer", writer, true, sweep, spin)?,
+            writer: Worker::start(
+                "mcp-kv-sqlite-writer",
+                writer,
+                true,
+                sweep,
+                spin,
+                answer_spin,
+            )?,
             readers,
             closed: AtomicBool::new(false),
         })

@@ -210,8 +210,8 @@ mod schema;
 mod store;
 
 pub use config::{
-    Durability, Location, SqliteConfig, SqliteStoreBuilder, DEFAULT_BUSY_TIMEOUT,
-    DEFAULT_IDLE_SPIN, DEFAULT_READERS, DEFAULT_TABLE,
+    Durability, Location, SqliteConfig, SqliteStoreBuilder, DEFAULT_ANSWER_SPIN,
+    DEFAULT_BUSY_TIMEOUT, DEFAULT_IDLE_SPIN, DEFAULT_READERS, DEFAULT_TABLE,
 };
 pub use schema::SCHEMA_VERSION;
 pub use store::SqliteStore;

@@ -105,7 +105,7 @@ impl SqliteStore {
             sql: sql.clone(),
             clock: config.clock.clone(),
         });
-        let engine = Engine::start(writer, readers, sweep, config.idle_spin)?;
+        let engine = Engine::start(writer, readers, sweep, config.idle_spin, config.answer_spin)?;
         let shared = Arc::new(Shared {
             sql,
             clock: config.clock.clone(),

@@ -55,11 +55,12 @@ async fn conformance_file_full_durability_custom_table_no_readers_no_spin_manual
         .durability(Durability::Full)
         .readers(0)
         .idle_spin(std::time::Duration::ZERO)
+        .answer_spin(std::time::Duration::ZERO)
         .clock(clock.clone())
         .build()
         .unwrap();
     manual(
-        "sqlite file, FULL, no readers, no idle spin (manual clock)",
+        "sqlite file, FULL, no readers, no spins (manual clock)",
         clock,
     )
     .run(Arc::new(store))
