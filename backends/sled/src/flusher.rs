@@ -8,12 +8,8 @@
 //! share fsyncs instead of queueing one each.
 //!
 //! Waking a sleeping thread costs tens of µs on an idle machine, more than a flush on a fast
-//! disk, so the thread spins for [`SPIN`] before it sleeps and a caller polls for its answer
-//! for up to [`ANSWER_SPIN`], yielding to its runtime between polls
-//! ([`mcp_kv_core::handoff`]). The caller's wait is longer because it spans an fsync, during
-//! which the flusher thread sleeps in the kernel: polling then takes no CPU from it, and the
-//! answer is picked up at once instead of a wake-up later (~35 µs on the project's VM, a
-//! quarter of a 130 µs fsync).
+//! disk, so the thread and its callers spin for [`SPIN`] before they sleep
+//! ([`mcp_kv_core::handoff`]).
 //!
 //! Not sled's `flush_async`: in sled 0.34 concurrent `flush_async` calls deadlock (sled issues
 //! #1241 and #1308). Not `spawn_blocking` per write: a hand-off per write, and no grouping.
@@ -26,12 +22,8 @@ use mcp_kv_core::handoff;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-/// How long the thread polls for the next request before sleeping.
+/// How long the thread and a waiting caller poll before sleeping.
 pub(crate) const SPIN: Duration = handoff::DEFAULT_SPIN;
-
-/// How long a caller polls for its answer (yielding to its runtime) before it sleeps: an fsync
-/// on an SSD takes 0.1–1 ms.
-pub(crate) const ANSWER_SPIN: Duration = Duration::from_millis(1);
 
 type Request = oneshot::Sender<sled::Result<usize>>;
 
@@ -60,7 +52,7 @@ impl Flusher {
     pub(crate) async fn flush(&self) -> Option<sled::Result<usize>> {
         let (answer, rx) = oneshot::channel();
         self.sender.lock().as_ref()?.send(answer).ok()?;
-        handoff::await_answer(rx, ANSWER_SPIN).await
+        handoff::await_answer(rx, SPIN).await
     }
 
     /// Answers the requests already sent, then stops the thread and waits for it (which

@@ -91,9 +91,10 @@
 //!
 //! - flushes of `Durability::Flush` writes go to one **flusher thread**, which runs one
 //!   blocking `flush` for every write waiting at that moment (group commit: concurrent writers
-//!   share fsyncs) and answers each; the thread polls for 50 µs before sleeping and a caller
-//!   for up to 1 ms (yielding to its runtime: the fsync it waits for takes no CPU), because
-//!   waking a sleeping thread costs tens of µs on an idle machine. `close()` flushes and
+//!   share fsyncs) and answers each; the thread and its callers poll for 50 µs before sleeping,
+//!   because waking a sleeping thread costs tens of µs on an idle machine. (Callers polling up
+//!   to 1 ms, to span the fsync, was measured and dropped: in the flushed 2-task mix the
+//!   polling tasks kept sled's own threads off the cores — 3× slower.) `close()` flushes and
 //!   then stops the thread (so does dropping the store); the `Periodic` setting's flushes and
 //!   anything after a stop use Tokio's blocking pool. Never sled's `flush_async`: in sled 0.34
 //!   concurrent `flush_async` calls deadlock (sled issues #1241, #1308) — reproduced here with 8
