@@ -5,6 +5,7 @@
                    [--pykv target/bench-report/pykv-*.json ...]
                    [--md target/bench-report/tables.md] [--svg docs/bench-ratios.svg]
                    [--json target/bench-report/ratios.json]
+                   [--carry BENCHMARKS.md --carry-sections memory,redis,…]
 
 Reads every `<criterion>/**/new/benchmark.json` with its `estimates.json` (the typical time per
 iteration: criterion's slope estimate when it has one, the mean otherwise; only results written
@@ -137,6 +138,42 @@ def load_logs(criterion_dir: str, logs: list[str]) -> dict:
                         print(f"bench_chart.py: {log}: no benchmark.json for {name!r}", file=sys.stderr)
                 if line.strip() and "time:" not in line:
                     prev = line.strip()
+    return groups
+
+
+CARRY_TIME = re.compile(r"^([0-9.]+) (ps|ns|µs|us|ms|s)$")
+
+
+def carry_md(path: str, sections: list[str]) -> dict:
+    """Times read back from the ratio tables of an earlier report (BENCHMARKS.md), for the
+    given sections only: `### <section>` then rows `| group | peer | ours | peer's | …` (speed
+    tables) or `| group | measured | baseline | time | baseline time | …` (cost tables). Lets a
+    partial re-run (BENCHES="sqlite sled") rebuild the whole chart while keeping the other
+    sections' figures as they were measured; the report must say which pass each came from."""
+    groups: dict[str, dict[str, float]] = {}
+    section = None
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("### "):
+                section = line[4:].strip()
+                continue
+            if section not in sections or not line.startswith("|"):
+                continue
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if len(cells) < 6:
+                continue
+            speed = CARRY_TIME.match(cells[2]) and CARRY_TIME.match(cells[3])
+            cost = len(cells) >= 7 and CARRY_TIME.match(cells[3]) and CARRY_TIME.match(cells[4])
+            if speed:
+                pairs = [("mcp-kv", cells[2]), (cells[1], cells[3])]
+            elif cost:
+                pairs = [(cells[1], cells[3]), (cells[2], cells[4])]
+            else:
+                continue
+            for name, text in pairs:
+                m = CARRY_TIME.match(text)
+                groups.setdefault(cells[0], {})[name] = float(m.group(1)) * UNITS[m.group(2)]
     return groups
 
 
@@ -445,9 +482,21 @@ def main() -> None:
     ap.add_argument("--svg", help="write the SVG chart here")
     ap.add_argument("--json", help="write every ratio as JSON here")
     ap.add_argument("--title", default="mcp-kv: ratio to each peer per workload")
+    ap.add_argument("--carry", metavar="MD",
+                    help="also take the times of --carry-sections from this earlier report's tables")
+    ap.add_argument("--carry-sections", default="",
+                    help="comma-separated sections to carry (memory,redis,dynamodb,wrappers,oauth,…)")
     a = ap.parse_args()
 
     groups = load_logs(a.criterion, a.logs) if a.logs else load(a.criterion, a.since)
+    if a.carry:
+        carried = carry_md(a.carry, [x for x in a.carry_sections.split(",") if x])
+        for group, funcs in carried.items():
+            if group in groups:
+                print(f"bench_chart.py: {group!r} measured in this run; not carried", file=sys.stderr)
+                continue
+            groups[group] = funcs
+        print(f"bench_chart.py: carried {len(carried)} groups from {a.carry}", file=sys.stderr)
     speed, cost = speed_rows(groups), cost_rows(groups)
     fp_path = os.path.join(a.criterion, "scaling-footprint.json")
     footprint = []
