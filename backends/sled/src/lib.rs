@@ -106,28 +106,31 @@
 //! ## Performance
 //!
 //! `benches/sled.rs` (criterion; our store through `Arc<dyn KvStore>`, raw sled and openkeyv
-//! 0.4's sled store in the same groups; 10k keys, 1 KiB values), one run on the project's idle
-//! 2-core VM (`BENCHMARKS.md` at the workspace root has every row). Raw time ÷ ours (above 1
+//! 0.4's sled store in the same groups; 10k keys, 1 KiB values; every write stores bytes other
+//! than the key's current ones, since sled skips an insert of an equal value), one run on the
+//! project's 2-core VM at load ~2 (`BENCHMARKS.md` at the workspace root has every row and the
+//! noise: single ratios moved by up to ±15% between back-to-back runs). Raw time ÷ ours (above 1
 //! we are faster):
 //!
 //! | group | ours vs raw sled | openkeyv vs raw sled |
 //! |---|---|---|
-//! | get | 0.78× (475 ns against 371 ns) | 0.63× |
-//! | get-miss | 0.80× | 0.78× |
-//! | get_many(100) | 0.83× | 0.74× |
-//! | put, periodic flush | 0.74× | — (always flushes) |
-//! | put-with-TTL, periodic flush | 1.11× | — |
-//! | put_many(100), periodic / flush per write | 0.92× / 0.93× (both one sled `Batch`) | — / 1.16× |
-//! | take, periodic flush | 0.99× | — (no get-and-delete) |
-//! | 2-task 90/10 mix, periodic / flush per write | 0.93× / 1.34× (group commit) | — / 0.83× |
-//! | put, flush per write | 0.06× (9.7 µs: the round trip to the flusher thread; raw sled flushes inline on the caller, 0.59 µs) | 0.003× |
+//! | get | 0.85× (638 ns against 542 ns) | 0.64× |
+//! | get-miss | 0.90× | 0.84× |
+//! | get_many(100) | 0.76× | 0.74× |
+//! | put, periodic flush / flush per write | 0.82× / 0.89× | — / 0.63× |
+//! | put-with-TTL, periodic flush / flush per write | 0.93× / 1.08× | — / 0.67× |
+//! | put_many(100), periodic / flush per write | 1.02× / 0.75× (both one sled `Batch`) | — / 1.02× |
+//! | take, periodic / flush per write | 0.93× / 0.98× | — (no get-and-delete) |
+//! | 2-task 90/10 mix, periodic / flush per write | 1.10× / 0.82× | — / 0.79× |
 //!
 //! Where a point read's gap goes, counted with callgrind (`examples/get_cost.rs`): ~4 000
 //! instructions per `get` against ~3 100 for raw sled — and raw sled costs the same on our
-//! length-prefixed keys as on plain ones, so sled's own work is equal; the ~900 extra are the
+//! length-prefixed keys as on plain ones, so sled's own work is equal; the extra are the
 //! `async_trait` boxed future, turning sled's `IVec` into the contract's `Bytes`, the expiry
-//! header and clock read, and name validation. Calling sled through `spawn_blocking` instead of
-//! directly made a get ~50× slower on the idle VM (423 ns → 21 µs).
+//! header, the clock read (only for entries that have an expiry: a miss never reads it) and
+//! name validation. In the flush-per-write groups raw sled blocks the benchmark thread for each
+//! fsync (~55–70 µs here); ours waits on the flusher thread. Calling sled through
+//! `spawn_blocking` instead of directly made a get ~28× slower (577 ns → 16 µs).
 
 //! ## One process per database
 //!

@@ -164,11 +164,15 @@
 //! a core with nothing to do sleeps, and waking a sleeping thread took ~35 µs each way: a `get`
 //! measured 76 µs (raw rusqlite inline: 2.1 µs). So both sides now **spin before they sleep**:
 //! a worker polls its channel for [`SqliteStoreBuilder::idle_spin`] (default
-//! [`DEFAULT_IDLE_SPIN`], 50 µs) after each job, and a caller polls for its answer as long,
-//! yielding to its runtime between polls (other tasks run; the runtime's thread never blocks).
-//! Back-to-back operations then find both threads awake: `get` went from 76 µs to 4.4 µs. The
-//! price is up to 50 µs of busy CPU on two threads after the last operation of a burst;
-//! `idle_spin(Duration::ZERO)` sleeps at once.
+//! [`DEFAULT_IDLE_SPIN`], 50 µs) after each job, and a caller polls for its answer for up to
+//! [`SqliteStoreBuilder::answer_spin`] (default [`DEFAULT_ANSWER_SPIN`], 500 µs), yielding to
+//! its runtime between polls (other tasks run; the runtime's thread never blocks). Back-to-back
+//! operations then find both threads awake (`get` went from 76 µs to ~4–6 µs), and a batch or
+//! a `FULL` commit (~100 µs) is picked up when it lands, not a wake-up later. At most
+//! (cores − 1) callers poll at once in the process ([`mcp_kv_core::handoff`]): pollers on
+//! every core would starve the threads they wait for. The price is up to 50 µs of busy CPU on
+//! each worker after the last operation of a burst, and a polling caller's runtime thread busy
+//! while it has nothing else to run; `Duration::ZERO` for either turns it off.
 //!
 //! ## Performance
 //!
@@ -176,30 +180,33 @@
 //! put_many(100), get_many(100), take and a 90/10 mix on 2 tasks, with 1 KiB values over 10k
 //! keys, for this store (through `Arc<dyn KvStore>`), raw rusqlite with the same pragmas and
 //! table (`raw`: inline on the benchmark thread; `raw-thread`: on a dedicated thread behind a
-//! channel and a oneshot with the same idle spin, the least an async caller pays to keep SQLite
-//! off its runtime) and openkeyv 0.4's SQLite store (which blocks the async task instead), in
-//! `NORMAL` and `FULL`. One run on the project's idle 2-core VM (`BENCHMARKS.md` at the
-//! workspace root has every row; ÷ = the other's time over ours, above 1 we are faster):
+//! channel and a oneshot with the same spins, the least an async caller pays to keep SQLite off
+//! its runtime) and openkeyv 0.4's SQLite store (which blocks the async task instead), in
+//! `NORMAL` and `FULL`. Every write stores bytes other than the key's current ones (SQLite
+//! skips rewriting an unchanged row, which made earlier `put` figures time no-ops). One run on
+//! the project's 2-core VM, load ~2 (`BENCHMARKS.md` at the workspace root has every row and
+//! the noise; ÷ = the other's time over ours, above 1 we are faster):
 //!
 //! | group (NORMAL) | mcp-kv | raw | raw-thread | openkeyv | ÷ raw | ÷ raw-thread |
 //! |---|---|---|---|---|---|---|
-//! | get | 4.39 µs | 2.02 µs | 3.89 µs | 4.47 µs | 0.46 | 0.89 |
-//! | put (no TTL) | 5.34 µs | 3.32 µs | 4.87 µs | 31.35 µs | 0.62 | 0.91 |
-//! | put_many(100) | 1.57 ms | 1.55 ms | 1.64 ms | 2.18 ms | 0.98 | 1.04 |
-//! | get_many(100) | 219 µs | 112 µs | 187 µs | 191 µs | 0.51 | 0.85 |
-//! | take | 33.8 µs | 28.7 µs | 33.8 µs | — | 0.85 | 1.00 |
+//! | get | 6.01 µs | 2.73 µs | 4.82 µs | 6.12 µs | 0.45 | 0.80 |
+//! | put (no TTL) | 29.0 µs | 28.4 µs | 28.1 µs | 44.8 µs | 0.98 | 0.97 |
+//! | put_many(100) | 2.03 ms | 1.94 ms | 2.11 ms | 2.82 ms | 0.96 | 1.04 |
+//! | get_many(100) | 244 µs | 220 µs | 229 µs | 320 µs | 0.90 | 0.94 |
+//! | take | 48.1 µs | 44.9 µs | 50.5 µs | — | 0.93 | 1.05 |
 //!
-//! - Against the same statements behind the same hop (`raw-thread`) we are at 0.79–1.07× on
-//!   every workload: what remains against inline raw is the hop itself, two context switches
-//!   for a read that takes ~2 µs. The 0.85× target against *inline* raw is out of reach for any
-//!   design that keeps SQLite off the caller's thread.
+//! - Writes are at parity with inline raw (`FULL`: put 1.01, take 1.08, put_many 0.95): a
+//!   commit costs far more than the hop. Point reads are not: against the same statements
+//!   behind the same hop (`raw-thread`) we are at 0.70–1.14 across the read groups, and what
+//!   remains against inline raw is the hop itself, two thread hand-offs for a read that takes
+//!   2–3 µs. The 0.85× target against *inline* raw is out of reach for any design that keeps
+//!   SQLite off the caller's thread.
 //! - A reader stops counting a job as in flight before it answers, so a caller's next read
 //!   goes back to the same, still awake, reader with a warm page cache (before that fix a
 //!   `get` took ~2× `raw-thread`).
 //! - **put_many(100)** runs the same statements in one transaction as raw does; it is bound by
 //!   SQLite's I/O (WAL appends, checkpoints, fsync per commit in `FULL`), and which
 //!   participant's round contains a checkpoint decides single figures: parity within noise.
-//! - A write that outlasts the spin (a `FULL` commit's fsync) still pays a wake-up.
 
 #![forbid(unsafe_code)]
 
