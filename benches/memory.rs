@@ -42,6 +42,9 @@ use tokio::runtime::Runtime;
 #[path = "support/mix.rs"]
 mod support_mix;
 use support_mix::{mix, Side};
+#[path = "support/take.rs"]
+mod support_take;
+use support_take::take_rounds;
 
 const KEYS: usize = 10_000;
 const VALUE_BYTES: usize = 1024;
@@ -324,12 +327,6 @@ fn put_many(c: &mut Criterion, rt: &Runtime, f: &Fixture) {
     g.finish();
 }
 
-/// The rounds of `iters` takes: sizes of at most [`TAKE_CHUNK`].
-fn take_rounds(iters: u64) -> impl Iterator<Item = usize> {
-    let iters = iters as usize;
-    (0..iters.div_ceil(TAKE_CHUNK)).map(move |r| (iters - r * TAKE_CHUNK).min(TAKE_CHUNK))
-}
-
 fn take(c: &mut Criterion, rt: &Runtime, f: &Fixture) {
     let keys: &[String] = &f.takes;
     let values: &[Bytes] = &f.values;
@@ -337,31 +334,14 @@ fn take(c: &mut Criterion, rt: &Runtime, f: &Fixture) {
     let ours = &f.ours;
     g.bench_function("mcp-kv", |b| {
         b.to_async(rt).iter_custom(|iters| async move {
-            let mut timed = Duration::ZERO;
-            for n in take_rounds(iters) {
-                let round = &keys[..n];
-                let entries = round
-                    .iter()
-                    .enumerate()
-                    .map(|(j, k)| (k.clone(), values[j % 4].clone()))
-                    .collect();
-                ours.put_many(COLL, entries, Some(WRITE_TTL)).await.unwrap();
-                let mut hits = 0;
-                let start = Instant::now();
-                for key in round {
-                    hits += usize::from(black_box(ours.take(COLL, key).await.unwrap()).is_some());
-                }
-                timed += start.elapsed();
-                assert_eq!(hits, n, "every take hits");
-            }
-            timed
+            support_take::our_takes(ours.as_ref(), COLL, keys, values, WRITE_TTL, iters).await
         })
     });
     let moka = &f.moka;
     g.bench_function("moka", |b| {
         b.to_async(rt).iter_custom(|iters| async move {
             let mut timed = Duration::ZERO;
-            for n in take_rounds(iters) {
+            for n in take_rounds(iters, TAKE_CHUNK) {
                 let round = &keys[..n];
                 for (j, key) in round.iter().enumerate() {
                     let val = Val {

@@ -64,6 +64,9 @@ use tokio::runtime::Runtime;
 #[path = "support/mix.rs"]
 mod support_mix;
 use support_mix::{mix, Side};
+#[path = "support/take.rs"]
+mod support_take;
+use support_take::take_rounds;
 
 const KEYS: usize = 10_000;
 const VALUE_BYTES: usize = 1024;
@@ -636,12 +639,6 @@ fn get_miss(c: &mut Criterion, rt: &Runtime, f: &mut Fixture) {
     g.finish();
 }
 
-/// The rounds of `iters` takes: sizes of at most [`TAKE_CHUNK`].
-fn take_rounds(iters: u64) -> impl Iterator<Item = usize> {
-    let iters = iters as usize;
-    (0..iters.div_ceil(TAKE_CHUNK)).map(move |r| (iters - r * TAKE_CHUNK).min(TAKE_CHUNK))
-}
-
 fn take(c: &mut Criterion, rt: &Runtime, f: &mut Fixture) {
     let mut g = group(c, format!("sqlite take ({})", f.label), 1);
     if f.label == "FULL" {
@@ -652,27 +649,14 @@ fn take(c: &mut Criterion, rt: &Runtime, f: &mut Fixture) {
     let ours = &f.ours;
     g.bench_function("mcp-kv", |b| {
         b.to_async(rt).iter_custom(|iters| async move {
-            let mut timed = Duration::ZERO;
-            for (r, n) in take_rounds(iters).enumerate() {
-                let (round, value) = (&keys[..n], &values[r % 4]);
-                let entries = round.iter().map(|k| (k.clone(), value.clone())).collect();
-                ours.put_many(COLL, entries, Some(WRITE_TTL)).await.unwrap();
-                let mut hits = 0;
-                let start = Instant::now();
-                for key in round {
-                    hits += usize::from(black_box(ours.take(COLL, key).await.unwrap()).is_some());
-                }
-                timed += start.elapsed();
-                assert_eq!(hits, n, "every take hits");
-            }
-            timed
+            support_take::our_takes(ours.as_ref(), COLL, keys, values, WRITE_TTL, iters).await
         })
     });
     let raw = &mut f.raw;
     g.bench_function("raw", |b| {
         b.iter_custom(|iters| {
             let mut timed = Duration::ZERO;
-            for (r, n) in take_rounds(iters).enumerate() {
+            for (r, n) in take_rounds(iters, TAKE_CHUNK).enumerate() {
                 let round = &keys[..n];
                 raw.put_many(round, &values[r % 4], WRITE_TTL);
                 let mut hits = 0;
@@ -690,7 +674,7 @@ fn take(c: &mut Criterion, rt: &Runtime, f: &mut Fixture) {
     g.bench_function("raw-thread", |b| {
         b.to_async(rt).iter_custom(|iters| async move {
             let mut timed = Duration::ZERO;
-            for (r, n) in take_rounds(iters).enumerate() {
+            for (r, n) in take_rounds(iters, TAKE_CHUNK).enumerate() {
                 let (round, value) = (keys[..n].to_vec(), values[r % 4].clone());
                 raw_thread
                     .call(move |raw| raw.put_many(&round, &value, WRITE_TTL))
