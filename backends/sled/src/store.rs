@@ -61,7 +61,7 @@ struct Sweeper {
     handle: JoinHandle<()>,
 }
 
-/// A live entry found by [`SledStore::live_now`].
+/// A live entry found by [`SledStore::live`].
 struct LiveEntry {
     stored: IVec,
     /// Header length: where the value starts in `stored`.
@@ -247,40 +247,22 @@ impl SledStore {
         flushed.map(drop).map_err(|e| sled_error(op, e))
     }
 
-    /// The stored entry of `key` if it is live at `now`: `(stored bytes, header length,
-    /// expires_at)`.
+    /// The stored entry of `key` if it is live. `now()` gives the clock and is called only when
+    /// the entry has an expiry: a miss or an entry without expiry never reads it (a system
+    /// clock read is a good part of a cached point read). Batches pass a time read once.
     fn live(
         &self,
         op: Operation,
         key: &[u8],
-        now: u64,
-    ) -> Result<Option<(IVec, usize, Option<u64>)>> {
-        let db = self.db_open(op)?;
-        let Some(stored) = db.get(key).map_err(|e| sled_error(op, e))? else {
-            return Ok(None);
-        };
-        let decoded = decode_value(&stored).map_err(tag(op))?;
-        if !is_live(decoded.expires_at, now) {
-            return Ok(None);
-        }
-        let (offset, at) = (decoded.offset, decoded.expires_at);
-        Ok(Some((stored, offset, at)))
-    }
-
-    /// [`live`](Self::live) for one key, reading the clock only when the entry has an expiry:
-    /// a miss or an entry without expiry never reads it (a system clock read is a good part of
-    /// a cached point read).
-    fn live_now(&self, op: Operation, key: &[u8]) -> Result<Option<LiveEntry>> {
+        now: impl FnOnce() -> u64,
+    ) -> Result<Option<LiveEntry>> {
         let db = self.db_open(op)?;
         let Some(stored) = db.get(key).map_err(|e| sled_error(op, e))? else {
             return Ok(None);
         };
         let decoded = decode_value(&stored).map_err(tag(op))?;
         let (offset, at) = (decoded.offset, decoded.expires_at);
-        let now = match at {
-            Some(_) => self.now(),
-            None => 0,
-        };
+        let now = at.map_or(0, |_| now());
         Ok(is_live(at, now).then_some(LiveEntry {
             stored,
             offset,
@@ -336,14 +318,14 @@ impl KvStore for SledStore {
     async fn get(&self, collection: &str, key: &str) -> Result<Option<Bytes>> {
         let op = Operation::Get;
         rules::check_name(collection, key).map_err(tag(op))?;
-        let live = with_encoded_pair(collection, key, |name| self.live_now(op, name))?;
+        let live = with_encoded_pair(collection, key, |name| self.live(op, name, || self.now()))?;
         Ok(live.map(|e| value_bytes(e.stored, e.offset)))
     }
 
     async fn get_entry(&self, collection: &str, key: &str) -> Result<Option<Entry>> {
         let op = Operation::GetEntry;
         rules::check_name(collection, key).map_err(tag(op))?;
-        let live = with_encoded_pair(collection, key, |name| self.live_now(op, name))?;
+        let live = with_encoded_pair(collection, key, |name| self.live(op, name, || self.now()))?;
         Ok(live.map(|e| Entry {
             ttl: remaining(e.expires_at, e.now),
             value: value_bytes(e.stored, e.offset),
@@ -387,8 +369,8 @@ impl KvStore for SledStore {
         let now = self.now();
         keys.iter()
             .map(|key| {
-                let live = with_encoded_pair(collection, key, |name| self.live(op, name, now))?;
-                Ok(live.map(|(stored, offset, _)| value_bytes(stored, offset)))
+                let live = with_encoded_pair(collection, key, |name| self.live(op, name, || now))?;
+                Ok(live.map(|e| value_bytes(e.stored, e.offset)))
             })
             .collect()
     }
@@ -399,10 +381,10 @@ impl KvStore for SledStore {
         let now = self.now();
         keys.iter()
             .map(|key| {
-                let live = with_encoded_pair(collection, key, |name| self.live(op, name, now))?;
-                Ok(live.map(|(stored, offset, at)| Entry {
-                    value: value_bytes(stored, offset),
-                    ttl: remaining(at, now),
+                let live = with_encoded_pair(collection, key, |name| self.live(op, name, || now))?;
+                Ok(live.map(|e| Entry {
+                    ttl: remaining(e.expires_at, e.now),
+                    value: value_bytes(e.stored, e.offset),
                 }))
             })
             .collect()
