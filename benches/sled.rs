@@ -59,6 +59,9 @@ use support_mix::{mix, Side};
 #[path = "support/take.rs"]
 mod support_take;
 use support_take::take_rounds;
+#[path = "support/interleave.rs"]
+mod support_interleave;
+use support_interleave::{interleave, Contender};
 
 const KEYS: usize = 10_000;
 const VALUE_BYTES: usize = 1024;
@@ -99,6 +102,23 @@ fn live_value(stored: &[u8], now: u64) -> Option<&[u8]> {
     }
 }
 
+/// The keys, the four values (1 KiB of 0s, 1s, 2s, 3s) and the batches of 100 keys spread
+/// over the key space.
+fn workload() -> (Vec<String>, Vec<Bytes>, Vec<Vec<String>>) {
+    let keys: Vec<String> = (0..KEYS).map(|i| format!("key-{i:05}")).collect();
+    let values = (0..4u8)
+        .map(|n| Bytes::from(vec![n; VALUE_BYTES]))
+        .collect();
+    let batches = (0..KEYS / BATCH)
+        .map(|b| {
+            (0..BATCH)
+                .map(|j| keys[(j * (KEYS / BATCH) + b) % KEYS].clone())
+                .collect()
+        })
+        .collect();
+    (keys, values, batches)
+}
+
 struct Fixture {
     _dirs: Vec<tempfile::TempDir>,
     ours: Arc<dyn KvStore>,
@@ -117,24 +137,13 @@ struct Fixture {
 
 impl Fixture {
     fn new(rt: &Runtime) -> Self {
-        let keys: Vec<String> = (0..KEYS).map(|i| format!("key-{i:05}")).collect();
+        let (keys, values, batches) = workload();
         let misses = (0..KEYS).map(|i| format!("miss-{i:05}")).collect();
         let takes = (0..TAKE_CHUNK).map(|i| format!("take-{i:05}")).collect();
         // The raw twin's header is our store's, byte for byte.
         let probe = with_header(b"v", WRITE_TTL);
         let at = u64::from_be_bytes(probe[2..10].try_into().unwrap());
         assert_eq!(probe, encode_value(b"v", Some(at)));
-        let values: Vec<Bytes> = (0..4u8)
-            .map(|n| Bytes::from(vec![n; VALUE_BYTES]))
-            .collect();
-        // Batches of 100 keys spread over the key space.
-        let batches = (0..KEYS / BATCH)
-            .map(|b| {
-                (0..BATCH)
-                    .map(|j| keys[(j * (KEYS / BATCH) + b) % KEYS].clone())
-                    .collect()
-            })
-            .collect();
         let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
         // Our store over a sled handle the benchmark keeps too, to read our layout raw.
         let ours_db = sled::open(dirs[0].path().join("db")).unwrap();
@@ -607,9 +616,251 @@ fn mixed(c: &mut Criterion, rt: &Runtime, f: &Fixture, flush: bool) {
     g.finish();
 }
 
+/// Runs `work` to completion on `rt` and returns how long it took.
+fn timed(rt: &Runtime, work: impl std::future::Future<Output = ()>) -> Duration {
+    let started = Instant::now();
+    rt.block_on(work);
+    started.elapsed()
+}
+
+/// The target reads with the sides taking turns round by round (see `support/interleave.rs`),
+/// on the criterion groups' fixture, keys and raw twins: get, get-miss, get_many(100).
+///
+/// The reads have a third side, `raw sled, our layout`: raw `Tree::get`s on our store's own
+/// database (length-prefixed names) that also decode the value header and check the expiry
+/// against the system clock — everything our `get` does except being our code (no `Bytes`, no
+/// boxed future, no name checks). The plain `raw sled` side reads another database, written
+/// without headers; how two trees holding the same keys were laid out by sled moves a point
+/// read by up to ~15 %, which this side shows apart from our code.
+fn interleaved_reads(rt: &Runtime, f: &Fixture) {
+    // Many short rounds: the fastest of them are the ones no background work (sled's flusher,
+    // the host) landed on.
+    const ROUNDS: usize = 200;
+    const GETS: usize = 1_000;
+    const BATCHES: usize = 10;
+    let (ours, raw, ours_db) = (&f.ours, &f.raw, &f.ours_db);
+    // Our layout, decoded and checked as our store does.
+    let read_ours_raw = |name: &[u8], now: u64| {
+        let stored = ours_db.get(name).unwrap();
+        black_box(stored.and_then(|v| live_value(&v, now).map(<[u8]>::len)));
+    };
+    for (label, keys) in [("sled get", &f.keys), ("sled get-miss", &f.misses)] {
+        let encoded: Vec<Vec<u8>> = keys.iter().map(|k| encode_pair(COLL, k)).collect();
+        let (mut i, mut j, mut k) = (0, 0, 0);
+        let mut sides: [Contender<'_>; 3] = [
+            (
+                "mcp-kv",
+                Box::new(|| {
+                    timed(rt, async {
+                        for _ in 0..GETS {
+                            i = (i + 1) % KEYS;
+                            black_box(ours.get(COLL, &keys[i]).await.unwrap());
+                        }
+                    })
+                }),
+            ),
+            (
+                "raw sled, our layout",
+                Box::new(|| {
+                    timed(rt, async {
+                        for _ in 0..GETS {
+                            j = (j + 1) % KEYS;
+                            read_ours_raw(&encoded[j], now_ms());
+                        }
+                    })
+                }),
+            ),
+            (
+                "raw sled",
+                Box::new(|| {
+                    timed(rt, async {
+                        for _ in 0..GETS {
+                            k = (k + 1) % KEYS;
+                            black_box(raw.get(keys[k].as_bytes()).unwrap());
+                        }
+                    })
+                }),
+            ),
+        ];
+        interleave(label, GETS, ROUNDS, &mut sides);
+    }
+    let refs: Vec<Vec<&str>> = f
+        .batches
+        .iter()
+        .map(|b| b.iter().map(String::as_str).collect())
+        .collect();
+    let encoded: Vec<Vec<Vec<u8>>> = f
+        .batches
+        .iter()
+        .map(|b| b.iter().map(|k| encode_pair(COLL, k)).collect())
+        .collect();
+    let (mut i, mut j, mut k) = (0, 0, 0);
+    let mut sides: [Contender<'_>; 3] = [
+        (
+            "mcp-kv",
+            Box::new(|| {
+                timed(rt, async {
+                    for _ in 0..BATCHES {
+                        i = (i + 1) % refs.len();
+                        black_box(ours.get_many(COLL, &refs[i]).await.unwrap());
+                    }
+                })
+            }),
+        ),
+        (
+            "raw sled, our layout",
+            Box::new(|| {
+                timed(rt, async {
+                    for _ in 0..BATCHES {
+                        j = (j + 1) % encoded.len();
+                        let now = now_ms();
+                        encoded[j].iter().for_each(|name| read_ours_raw(name, now));
+                    }
+                })
+            }),
+        ),
+        (
+            "raw sled",
+            Box::new(|| {
+                timed(rt, async {
+                    for _ in 0..BATCHES {
+                        k = (k + 1) % refs.len();
+                        let out: Vec<_> = refs[k]
+                            .iter()
+                            .map(|key| raw.get(key.as_bytes()).unwrap())
+                            .collect();
+                        black_box(out);
+                    }
+                })
+            }),
+        ),
+    ];
+    interleave("sled get_many(100)", BATCHES, ROUNDS, &mut sides);
+}
+
+/// A fresh pair for the interleaved writes: our store (periodic) and raw sled, each on its own
+/// new database holding `keys` with `value` (written only by the pass that takes the pair, so
+/// its fresh values are fresh, and the criterion groups' databases stay as they were).
+fn write_pair(
+    rt: &Runtime,
+    keys: &[String],
+    value: &Bytes,
+) -> (Arc<dyn KvStore>, sled::Db, [tempfile::TempDir; 2]) {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let ours: Arc<dyn KvStore> = Arc::new(SledStore::open(dirs[0].path().join("db")).unwrap());
+    let raw = sled::open(dirs[1].path().join("db")).unwrap();
+    for chunk in keys.chunks(BATCH) {
+        let entries: Vec<(String, Bytes)> =
+            chunk.iter().map(|k| (k.clone(), value.clone())).collect();
+        rt.block_on(ours.put_many(COLL, entries, None)).unwrap();
+        let mut batch = sled::Batch::default();
+        chunk
+            .iter()
+            .for_each(|k| batch.insert(k.as_bytes(), &value[..]));
+        raw.apply_batch(batch).unwrap();
+    }
+    (ours, raw, dirs)
+}
+
+/// The periodic setting's writes, interleaved as in [`interleaved_reads`]: put, put-with-TTL
+/// and put_many(100), each on a fresh [`write_pair`]. Runs before the fixture opens its four
+/// databases: with six sled databases open in one process and this write load, sled 0.34 hung
+/// once here (every `sled-io` thread blocked in `IoBufs::write_to_log`, the writer waiting in
+/// `SegmentAccountant::next`; its threadpool is shared by every database of the process).
+fn interleaved_writes(rt: &Runtime) {
+    const ROUNDS: usize = 200;
+    const PUTS: usize = 250;
+    const BATCHES: usize = 10;
+    let (keys, values, batches) = workload();
+    let (keys, values) = (&keys, &values);
+    for ttl in [None, Some(WRITE_TTL)] {
+        let label = if ttl.is_some() {
+            "sled put-with-TTL (periodic)"
+        } else {
+            "sled put (periodic)"
+        };
+        let (ours, raw, _dirs) = write_pair(rt, keys, &values[0]);
+        // Each side counts its own writes: key `n % KEYS` gets `fresh_value(n)`, never the
+        // bytes it holds.
+        let (mut i, mut j) = (0, 0);
+        let mut sides: [Contender<'_>; 2] = [
+            (
+                "mcp-kv",
+                Box::new(|| {
+                    timed(rt, async {
+                        for _ in 0..PUTS {
+                            i += 1;
+                            let value = values[fresh_value(i)].clone();
+                            ours.put(COLL, &keys[i % KEYS], value, ttl).await.unwrap();
+                        }
+                    })
+                }),
+            ),
+            (
+                "raw sled",
+                Box::new(|| {
+                    timed(rt, async {
+                        for _ in 0..PUTS {
+                            j += 1;
+                            let (key, value) = (keys[j % KEYS].as_bytes(), &values[fresh_value(j)]);
+                            match ttl {
+                                Some(ttl) => raw.insert(key, with_header(value, ttl)),
+                                None => raw.insert(key, &value[..]),
+                            }
+                            .unwrap();
+                        }
+                    })
+                }),
+            ),
+        ];
+        interleave(label, PUTS, ROUNDS, &mut sides);
+    }
+    let batches = &batches;
+    let (ours, raw, _dirs) = write_pair(rt, keys, &values[0]);
+    // Batch `n % 100` gets value `1 + (n / 100) % 3`, as in the criterion group.
+    let (mut i, mut j) = (0, 0);
+    let mut sides: [Contender<'_>; 2] = [
+        (
+            "mcp-kv",
+            Box::new(|| {
+                timed(rt, async {
+                    for _ in 0..BATCHES {
+                        i += 1;
+                        let value = &values[1 + (i / batches.len()) % 3];
+                        let entries = batches[i % batches.len()]
+                            .iter()
+                            .map(|k| (k.clone(), value.clone()))
+                            .collect();
+                        ours.put_many(COLL, entries, None).await.unwrap();
+                    }
+                })
+            }),
+        ),
+        (
+            "raw sled",
+            Box::new(|| {
+                timed(rt, async {
+                    for _ in 0..BATCHES {
+                        j += 1;
+                        let value = &values[1 + (j / batches.len()) % 3];
+                        let mut b = sled::Batch::default();
+                        for k in &batches[j % batches.len()] {
+                            b.insert(k.as_bytes(), &value[..]);
+                        }
+                        raw.apply_batch(b).unwrap();
+                    }
+                })
+            }),
+        ),
+    ];
+    interleave("sled put_many(100) (periodic)", BATCHES, ROUNDS, &mut sides);
+}
+
 fn benches(c: &mut Criterion) {
     let rt = runtime();
+    interleaved_writes(&rt);
     let f = Fixture::new(&rt);
+    interleaved_reads(&rt, &f);
     get(c, &rt, &f, false);
     get(c, &rt, &f, true);
     get_many(c, &rt, &f);

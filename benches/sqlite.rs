@@ -67,6 +67,9 @@ use support_mix::{mix, Side};
 #[path = "support/take.rs"]
 mod support_take;
 use support_take::take_rounds;
+#[path = "support/interleave.rs"]
+mod support_interleave;
+use support_interleave::{interleave, Contender};
 
 const KEYS: usize = 10_000;
 const VALUE_BYTES: usize = 1024;
@@ -781,84 +784,112 @@ fn mixed(c: &mut Criterion, rt: &Runtime, f: &mut Fixture) {
     g.finish();
 }
 
-/// On a shared machine, load shifts between criterion's sequential measurements skew a ratio
-/// (and the first participant of a group always runs right after the previous group's writes).
-/// This pass interleaves `mcp-kv`, `raw-thread` and `raw` round by round on one fixture
-/// (`NORMAL`) and keeps each one's fastest round (the least disturbed) and its median, for get
-/// and put_many(100). Printed before the criterion groups.
+/// Runs `work` to completion on `rt` and returns how long it took.
+fn timed(rt: &Runtime, work: impl std::future::Future<Output = ()>) -> Duration {
+    let started = Instant::now();
+    rt.block_on(work);
+    started.elapsed()
+}
+
+/// Criterion measures a group's participants one after the other; on a shared machine a load
+/// shift between them skews the ratio (and the first one always runs right after the previous
+/// group's writes). This pass has `mcp-kv`, `raw-thread` and `raw` take turns round by round
+/// on one fixture (`NORMAL`), for get and put_many(100) (see `support/interleave.rs`). Printed
+/// before the criterion groups.
 fn interleaved(rt: &Runtime) {
-    const ROUNDS: usize = 25;
-    const GETS: usize = 2_000;
-    const BATCHES: usize = 8;
+    const ROUNDS: usize = 30;
+    const GETS: usize = 3_000;
+    const BATCHES: usize = 4;
     let mut f = Fixture::new(rt, Durability::Normal);
-    let names = ["mcp-kv", "raw-thread", "raw"];
-    let report = |what: &str, per: usize, times: &mut [Vec<Duration>; 3]| {
-        let us = |d: Duration| d.as_secs_f64() * 1e6 / per as f64;
-        let (best, median): (Vec<f64>, Vec<f64>) = times
-            .iter_mut()
-            .map(|t| {
-                t.sort();
-                (us(t[0]), us(t[t.len() / 2]))
-            })
-            .unzip();
-        for n in 0..3 {
-            println!(
-                "interleaved {what} {}: best {:.2} µs, median {:.2} µs; raw-thread/mcp-kv {:.2} (median {:.2}), raw/mcp-kv {:.2} (median {:.2})",
-                names[n], best[n], median[n],
-                best[1] / best[n], median[1] / median[n], best[2] / best[n], median[2] / median[n],
-            );
-        }
-    };
-    let mut times: [Vec<Duration>; 3] = Default::default();
-    let mut i = 0;
-    for _ in 0..ROUNDS {
-        for (n, t) in times.iter_mut().enumerate() {
-            let started = std::time::Instant::now();
-            for _ in 0..GETS {
-                i = (i + 7) % KEYS;
-                let key = &f.keys[i];
-                let got = match n {
-                    0 => rt.block_on(f.ours.get(COLL, key)).unwrap(),
-                    1 => {
-                        let key = key.clone();
-                        rt.block_on(f.raw_thread.call(move |r| r.get(&key)))
+    let (ours, raw_thread, keys) = (&f.ours, &f.raw_thread, &f.keys);
+    let raw = std::cell::RefCell::new(&mut f.raw);
+    let (mut i, mut j, mut k) = (0, 0, 0);
+    let mut sides: [Contender<'_>; 3] = [
+        (
+            "mcp-kv",
+            Box::new(|| {
+                timed(rt, async {
+                    for _ in 0..GETS {
+                        i = (i + 7) % KEYS;
+                        black_box(ours.get(COLL, &keys[i]).await.unwrap());
                     }
-                    _ => f.raw.get(key),
-                };
-                black_box(got).unwrap();
-            }
-            t.push(started.elapsed());
-        }
-    }
-    report("get", GETS, &mut times);
-    let mut times: [Vec<Duration>; 3] = Default::default();
-    for _ in 0..ROUNDS {
-        for (n, t) in times.iter_mut().enumerate() {
-            let started = std::time::Instant::now();
-            for _ in 0..BATCHES {
-                i += 1;
-                let batch = &f.batches[i % f.batches.len()];
-                let value = f.values[i % 4].clone();
-                match n {
-                    0 => {
-                        let entries = batch.iter().map(|k| (k.clone(), value.clone())).collect();
-                        rt.block_on(f.ours.put_many(COLL, entries, Some(WRITE_TTL)))
-                            .unwrap()
+                })
+            }),
+        ),
+        (
+            "raw-thread",
+            Box::new(|| {
+                timed(rt, async {
+                    for _ in 0..GETS {
+                        j = (j + 7) % KEYS;
+                        let key = keys[j].clone();
+                        black_box(raw_thread.call(move |r| r.get(&key)).await.unwrap());
                     }
-                    1 => {
-                        let batch = batch.clone();
-                        rt.block_on(
-                            f.raw_thread
-                                .call(move |r| r.put_many(&batch, &value, WRITE_TTL)),
-                        )
-                    }
-                    _ => f.raw.put_many(batch, &value, WRITE_TTL),
+                })
+            }),
+        ),
+        (
+            "raw",
+            Box::new(|| {
+                let raw = raw.borrow();
+                let started = Instant::now();
+                for _ in 0..GETS {
+                    k = (k + 7) % KEYS;
+                    black_box(raw.get(&keys[k]).unwrap());
                 }
-            }
-            t.push(started.elapsed());
-        }
-    }
-    report("put_many(100)", BATCHES, &mut times);
+                started.elapsed()
+            }),
+        ),
+    ];
+    interleave("sqlite get (NORMAL)", GETS, ROUNDS, &mut sides);
+    let (batches, values) = (&f.batches, &f.values);
+    let (mut i, mut j, mut k) = (0, 0, 0);
+    let mut sides: [Contender<'_>; 3] = [
+        (
+            "mcp-kv",
+            Box::new(|| {
+                timed(rt, async {
+                    for _ in 0..BATCHES {
+                        i += 1;
+                        let value = &values[i % 4];
+                        let entries = batches[i % batches.len()]
+                            .iter()
+                            .map(|k| (k.clone(), value.clone()))
+                            .collect();
+                        ours.put_many(COLL, entries, Some(WRITE_TTL)).await.unwrap();
+                    }
+                })
+            }),
+        ),
+        (
+            "raw-thread",
+            Box::new(|| {
+                timed(rt, async {
+                    for _ in 0..BATCHES {
+                        j += 1;
+                        let (batch, value) =
+                            (batches[j % batches.len()].clone(), values[j % 4].clone());
+                        raw_thread
+                            .call(move |r| r.put_many(&batch, &value, WRITE_TTL))
+                            .await;
+                    }
+                })
+            }),
+        ),
+        (
+            "raw",
+            Box::new(|| {
+                let mut raw = raw.borrow_mut();
+                let started = Instant::now();
+                for _ in 0..BATCHES {
+                    k += 1;
+                    raw.put_many(&batches[k % batches.len()], &values[k % 4], WRITE_TTL);
+                }
+                started.elapsed()
+            }),
+        ),
+    ];
+    interleave("sqlite put_many(100) (NORMAL)", BATCHES, ROUNDS, &mut sides);
     rt.block_on(f.ours.close()).unwrap();
 }
 

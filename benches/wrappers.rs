@@ -16,6 +16,7 @@
 
 use std::hint::black_box;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::measurement::WallTime;
@@ -30,6 +31,10 @@ use mcp_kv_wrappers::encryption::__aead::{
 use mcp_kv_wrappers::encryption::{EncryptionKey, Keyring, FORMAT_V1};
 use mcp_kv_wrappers::{CompressionConfig, StoreBuilder, TracingConfig};
 use tokio::runtime::Runtime;
+
+#[path = "support/interleave.rs"]
+mod support_interleave;
+use support_interleave::{interleave, Contender};
 
 const KEYS: usize = 10_000;
 const COLL: &str = "bench";
@@ -297,8 +302,8 @@ fn compression_and_stack(c: &mut Criterion, rt: &Runtime) {
 }
 
 /// On a shared machine, load changes between criterion's sequential measurements skew a ratio.
-/// This check interleaves the stores round by round and keeps each one's fastest round (the one
-/// least disturbed), then prints the ratios. Printed before the criterion groups.
+/// This check has the stores take turns round by round (see `support/interleave.rs`) and prints
+/// each one's cost against bare memory. Printed before the criterion groups.
 fn interleaved_get_hit(rt: &Runtime) {
     const ROUNDS: usize = 40;
     const PER_ROUND: usize = 20_000;
@@ -332,27 +337,26 @@ fn interleaved_get_hit(rt: &Runtime) {
         }
         all
     });
-    let mut best = vec![std::time::Duration::MAX; stores.len()];
-    rt.block_on(async {
-        for round in 0..ROUNDS {
-            for (n, (_, store)) in stores.iter().enumerate() {
-                let started = std::time::Instant::now();
-                for j in 0..PER_ROUND {
-                    let key = &keys[(round * PER_ROUND + j) % KEYS];
-                    black_box(store.get(COLL, key).await.unwrap());
-                }
-                best[n] = best[n].min(started.elapsed());
-            }
-        }
-    });
-    let base = best[0].as_secs_f64();
-    for ((name, _), t) in stores.iter().zip(&best) {
-        println!(
-            "interleaved get-hit {name}: {:.0} ns/op (best of {ROUNDS} rounds), {:.2}x memory",
-            t.as_secs_f64() * 1e9 / PER_ROUND as f64,
-            t.as_secs_f64() / base
-        );
-    }
+    let keys = &keys;
+    let mut sides: Vec<Contender<'_>> = stores
+        .iter()
+        .map(|(name, store)| {
+            let mut round = 0;
+            let run = move || {
+                let started = Instant::now();
+                rt.block_on(async {
+                    for j in 0..PER_ROUND {
+                        let key = &keys[(round * PER_ROUND + j) % KEYS];
+                        black_box(store.get(COLL, key).await.unwrap());
+                    }
+                });
+                round += 1;
+                started.elapsed()
+            };
+            (*name, Box::new(run) as Box<dyn FnMut() -> Duration + '_>)
+        })
+        .collect();
+    interleave("get-hit", PER_ROUND, ROUNDS, &mut sides);
 }
 
 fn benches(c: &mut Criterion) {

@@ -124,12 +124,26 @@ fn tag(op: Operation) -> impl Fn(Error) -> Error {
     move |e| e.with_operation(op).with_backend(BACKEND)
 }
 
+/// Stored bytes past their header: the owner a large value's `Bytes` shares sled's buffer
+/// through. Being the value itself, it spares the `slice` (a reference-count increment and
+/// decrement) that `Bytes::from_owner(stored).slice(offset..)` would cost.
+struct StoredValue {
+    stored: IVec,
+    offset: usize,
+}
+
+impl AsRef<[u8]> for StoredValue {
+    fn as_ref(&self) -> &[u8] {
+        self.stored.get(self.offset..).unwrap_or_default()
+    }
+}
+
 /// The caller's value out of sled's stored bytes.
 fn value_bytes(stored: IVec, offset: usize) -> Bytes {
     if stored.len() - offset <= COPY_THRESHOLD {
         Bytes::copy_from_slice(&stored[offset..])
     } else {
-        Bytes::from_owner(stored).slice(offset..)
+        Bytes::from_owner(StoredValue { stored, offset })
     }
 }
 
@@ -676,5 +690,29 @@ impl Sweeper {
     fn stop(self) {
         drop(self.stop);
         let _ = self.handle.join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encoding::{HEADER_LEN_EXPIRES, HEADER_LEN_NO_EXPIRY};
+
+    #[test]
+    fn value_bytes_is_the_value_past_the_header_on_both_sides_of_the_copy_threshold() {
+        for len in [0, 1, COPY_THRESHOLD, COPY_THRESHOLD + 1, 4096] {
+            let value: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            for (at, offset) in [(None, HEADER_LEN_NO_EXPIRY), (Some(7), HEADER_LEN_EXPIRES)] {
+                let stored = encode_ivec(&value, at);
+                let bytes = value_bytes(stored.clone(), offset);
+                assert_eq!(&bytes[..], &value[..], "len {len}, expiry {at:?}");
+                // Slices and clones of a shared value stay the value's bytes.
+                if len > 2 {
+                    assert_eq!(&bytes.slice(1..len - 1)[..], &value[1..len - 1]);
+                }
+                drop(stored);
+                assert_eq!(&bytes.clone()[..], &value[..]);
+            }
+        }
     }
 }

@@ -1,0 +1,70 @@
+//! Interleaved rounds: the ratio check shared by the benches (`#[path]`-included by each).
+//!
+//! Criterion measures one participant of a group after the other, so on a shared machine a
+//! change of load between two measurements moves their ratio (on the 2-core VMs of this
+//! project, by up to ±15 % between back-to-back runs). Here the participants take turns, round
+//! by round, on the same fixture: a disturbance lands on every side alike. Each side's fastest
+//! round (the least disturbed) and its median round are kept, and every side is compared with
+//! the first one (our store) as `other / first`, the direction of the report's ratios (above 1:
+//! ours is faster). Printed as `interleaved …` lines before the criterion groups.
+
+use std::time::Duration;
+
+/// One side: a name and a closure that runs one timed round and returns the time it took
+/// (setup it does before starting its clock is not counted).
+pub type Contender<'a> = (&'static str, Box<dyn FnMut() -> Duration + 'a>);
+
+/// What a side measured, per operation.
+#[derive(Debug, Clone, Copy)]
+pub struct Summary {
+    pub best: Duration,
+    pub median: Duration,
+}
+
+/// Runs `rounds` rounds of every side in turn (the order rotating each round, so no side always
+/// follows the same one), prints one line per side after the first —
+/// `interleaved {label}: {first} … , {side} … → {side}/{first} = best-ratio (median ratio)` —
+/// and returns each side's [`Summary`] per operation (`ops` operations per round).
+pub fn interleave(
+    label: &str,
+    ops: usize,
+    rounds: usize,
+    sides: &mut [Contender<'_>],
+) -> Vec<Summary> {
+    assert!(ops > 0 && rounds > 0 && !sides.is_empty());
+    let mut times: Vec<Vec<Duration>> = vec![Vec::with_capacity(rounds); sides.len()];
+    for round in 0..rounds {
+        for k in 0..sides.len() {
+            let n = (round + k) % sides.len();
+            times[n].push((sides[n].1)());
+        }
+    }
+    let per_op = |d: Duration| d / ops as u32;
+    let summaries: Vec<Summary> = times
+        .iter_mut()
+        .map(|t| {
+            t.sort();
+            Summary {
+                best: per_op(t[0]),
+                median: per_op(t[t.len() / 2]),
+            }
+        })
+        .collect();
+    let first = (sides[0].0, summaries[0]);
+    for (side, s) in sides.iter().zip(&summaries).skip(1) {
+        println!(
+            "interleaved {label}: {} {:?} (median {:?}), {} {:?} (median {:?}) → {}/{} = {:.2} (median {:.2}), {rounds} rounds of {ops}",
+            first.0,
+            first.1.best,
+            first.1.median,
+            side.0,
+            s.best,
+            s.median,
+            side.0,
+            first.0,
+            s.best.as_secs_f64() / first.1.best.as_secs_f64(),
+            s.median.as_secs_f64() / first.1.median.as_secs_f64(),
+        );
+    }
+    summaries
+}
