@@ -36,6 +36,10 @@
 //! The `sled get: direct vs spawn_blocking` group is the measurement behind calling sled
 //! directly in the async methods.
 //!
+//! Before the groups, `interleaved …` lines: the periodic writes (on fresh database pairs) and
+//! the reads with the sides taking turns round by round (`support/interleave.rs`), the reads
+//! also against raw sled on our store's own database (see `interleaved_reads`).
+//!
 //! Run: `cargo bench --bench sled --features sled -- --warm-up-time 1 --measurement-time 3`
 
 use std::hint::black_box;
