@@ -103,6 +103,13 @@
 //!
 //! Outside a Tokio runtime these run inline.
 //!
+//! One more sled 0.34 hang was seen once, in a benchmark with six databases open in one process
+//! and one thread writing batches as fast as it could: `Tree::apply_batch` waited in
+//! `SegmentAccountant::next` while every thread of sled's I/O pool (shared by all databases of
+//! the process) was blocked in `IoBufs::write_to_log`. It was not seen with one database per
+//! process, the use this crate documents; prefer one `SledStore` (cloned) per process, and
+//! namespaces or collections over many databases.
+//!
 //! ## Performance
 //!
 //! `benches/sled.rs` (criterion; our store through `Arc<dyn KvStore>`, raw sled and openkeyv
