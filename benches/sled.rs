@@ -65,7 +65,7 @@ mod support_take;
 use support_take::take_rounds;
 #[path = "support/interleave.rs"]
 mod support_interleave;
-use support_interleave::{interleave, Contender};
+use support_interleave::{interleave, our_gets, timed, Contender};
 
 const KEYS: usize = 10_000;
 const VALUE_BYTES: usize = 1024;
@@ -620,13 +620,6 @@ fn mixed(c: &mut Criterion, rt: &Runtime, f: &Fixture, flush: bool) {
     g.finish();
 }
 
-/// Runs `work` to completion on `rt` and returns how long it took.
-fn timed(rt: &Runtime, work: impl std::future::Future<Output = ()>) -> Duration {
-    let started = Instant::now();
-    rt.block_on(work);
-    started.elapsed()
-}
-
 /// The target reads with the sides taking turns round by round (see `support/interleave.rs`),
 /// on the criterion groups' fixture, keys and raw twins: get, get-miss, get_many(100).
 ///
@@ -650,19 +643,9 @@ fn interleaved_reads(rt: &Runtime, f: &Fixture) {
     };
     for (label, keys) in [("sled get", &f.keys), ("sled get-miss", &f.misses)] {
         let encoded: Vec<Vec<u8>> = keys.iter().map(|k| encode_pair(COLL, k)).collect();
-        let (mut i, mut j, mut k) = (0, 0, 0);
+        let (mut j, mut k) = (0, 0);
         let mut sides: [Contender<'_>; 3] = [
-            (
-                "mcp-kv",
-                Box::new(|| {
-                    timed(rt, async {
-                        for _ in 0..GETS {
-                            i = (i + 1) % KEYS;
-                            black_box(ours.get(COLL, &keys[i]).await.unwrap());
-                        }
-                    })
-                }),
-            ),
+            our_gets("mcp-kv", rt, ours.as_ref(), COLL, keys, 1, GETS),
             (
                 "raw sled, our layout",
                 Box::new(|| {

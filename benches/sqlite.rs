@@ -69,7 +69,7 @@ mod support_take;
 use support_take::take_rounds;
 #[path = "support/interleave.rs"]
 mod support_interleave;
-use support_interleave::{interleave, Contender};
+use support_interleave::{interleave, our_gets, timed, Contender};
 
 const KEYS: usize = 10_000;
 const VALUE_BYTES: usize = 1024;
@@ -784,13 +784,6 @@ fn mixed(c: &mut Criterion, rt: &Runtime, f: &mut Fixture) {
     g.finish();
 }
 
-/// Runs `work` to completion on `rt` and returns how long it took.
-fn timed(rt: &Runtime, work: impl std::future::Future<Output = ()>) -> Duration {
-    let started = Instant::now();
-    rt.block_on(work);
-    started.elapsed()
-}
-
 /// Criterion measures a group's participants one after the other; on a shared machine a load
 /// shift between them skews the ratio (and the first one always runs right after the previous
 /// group's writes). This pass has `mcp-kv`, `raw-thread` and `raw` take turns round by round
@@ -803,19 +796,9 @@ fn interleaved(rt: &Runtime) {
     let mut f = Fixture::new(rt, Durability::Normal);
     let (ours, raw_thread, keys) = (&f.ours, &f.raw_thread, &f.keys);
     let raw = std::cell::RefCell::new(&mut f.raw);
-    let (mut i, mut j, mut k) = (0, 0, 0);
+    let (mut j, mut k) = (0, 0);
     let mut sides: [Contender<'_>; 3] = [
-        (
-            "mcp-kv",
-            Box::new(|| {
-                timed(rt, async {
-                    for _ in 0..GETS {
-                        i = (i + 7) % KEYS;
-                        black_box(ours.get(COLL, &keys[i]).await.unwrap());
-                    }
-                })
-            }),
-        ),
+        our_gets("mcp-kv", rt, ours.as_ref(), COLL, keys, 7, GETS),
         (
             "raw-thread",
             Box::new(|| {

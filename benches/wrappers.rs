@@ -16,7 +16,6 @@
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::measurement::WallTime;
@@ -34,7 +33,7 @@ use tokio::runtime::Runtime;
 
 #[path = "support/interleave.rs"]
 mod support_interleave;
-use support_interleave::{interleave, Contender};
+use support_interleave::{interleave, our_gets, Contender};
 
 const KEYS: usize = 10_000;
 const COLL: &str = "bench";
@@ -337,24 +336,9 @@ fn interleaved_get_hit(rt: &Runtime) {
         }
         all
     });
-    let keys = &keys;
     let mut sides: Vec<Contender<'_>> = stores
         .iter()
-        .map(|(name, store)| {
-            let mut round = 0;
-            let run = move || {
-                let started = Instant::now();
-                rt.block_on(async {
-                    for j in 0..PER_ROUND {
-                        let key = &keys[(round * PER_ROUND + j) % KEYS];
-                        black_box(store.get(COLL, key).await.unwrap());
-                    }
-                });
-                round += 1;
-                started.elapsed()
-            };
-            (*name, Box::new(run) as Box<dyn FnMut() -> Duration + '_>)
-        })
+        .map(|(name, store)| our_gets(name, rt, store.as_ref(), COLL, &keys, 1, PER_ROUND))
         .collect();
     interleave("get-hit", PER_ROUND, ROUNDS, &mut sides);
 }

@@ -8,7 +8,12 @@
 //! the first one (our store) as `other / first`, the direction of the report's ratios (above 1:
 //! ours is faster). Printed as `interleaved …` lines before the criterion groups.
 
-use std::time::Duration;
+use std::future::Future;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use mcp_kv_core::KvStore;
+use tokio::runtime::Runtime;
 
 /// One side: a name and a closure that runs one timed round and returns the time it took
 /// (setup it does before starting its clock is not counted).
@@ -67,4 +72,34 @@ pub fn interleave(
         );
     }
     summaries
+}
+
+/// Runs `work` to completion on `rt` and returns how long it took.
+pub fn timed(rt: &Runtime, work: impl Future<Output = ()>) -> Duration {
+    let started = Instant::now();
+    rt.block_on(work);
+    started.elapsed()
+}
+
+/// Our store's side of a round of point reads: `ops` `get`s per round, in one `block_on`, of
+/// `keys[i]` with `i` stepping by `stride` (wrapping) from where the last round stopped.
+pub fn our_gets<'a>(
+    name: &'static str,
+    rt: &'a Runtime,
+    store: &'a dyn KvStore,
+    collection: &'a str,
+    keys: &'a [String],
+    stride: usize,
+    ops: usize,
+) -> Contender<'a> {
+    let mut i = 0;
+    let round = move || {
+        timed(rt, async {
+            for _ in 0..ops {
+                i = (i + stride) % keys.len();
+                black_box(store.get(collection, &keys[i]).await.unwrap());
+            }
+        })
+    };
+    (name, Box::new(round))
 }
