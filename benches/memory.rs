@@ -42,6 +42,9 @@ use tokio::runtime::Runtime;
 #[path = "support/mix.rs"]
 mod support_mix;
 use support_mix::{mix, Side};
+#[path = "support/workload.rs"]
+mod support_workload;
+use support_workload::Workload;
 #[path = "support/take.rs"]
 mod support_take;
 use support_take::take_rounds;
@@ -94,20 +97,13 @@ struct Fixture {
 
 impl Fixture {
     fn new(rt: &Runtime) -> Self {
-        let keys: Vec<String> = (0..KEYS).map(|i| format!("key-{i:05}")).collect();
-        let misses = (0..KEYS).map(|i| format!("miss-{i:05}")).collect();
-        let takes = (0..TAKE_CHUNK).map(|i| format!("take-{i:05}")).collect();
-        let values: Vec<Bytes> = (0..4u8)
-            .map(|n| Bytes::from(vec![n; VALUE_BYTES]))
-            .collect();
-        // Batches of 100 keys spread over the key space.
-        let batches = (0..KEYS / BATCH)
-            .map(|b| {
-                (0..BATCH)
-                    .map(|j| keys[(j * (KEYS / BATCH) + b) % KEYS].clone())
-                    .collect()
-            })
-            .collect();
+        let Workload {
+            keys,
+            misses,
+            takes,
+            values,
+            batches,
+        } = Workload::new(KEYS, TAKE_CHUNK, VALUE_BYTES, BATCH);
         let fixture = rt.block_on(async {
             let fixture = Fixture {
                 // Built inside the runtime, as a server would: the sweeper runs.

@@ -60,6 +60,9 @@ use tokio::runtime::Runtime;
 #[path = "support/mix.rs"]
 mod support_mix;
 use support_mix::{mix, Side};
+#[path = "support/workload.rs"]
+mod support_workload;
+use support_workload::Workload;
 #[path = "support/take.rs"]
 mod support_take;
 use support_take::take_rounds;
@@ -106,23 +109,6 @@ fn live_value(stored: &[u8], now: u64) -> Option<&[u8]> {
     }
 }
 
-/// The keys, the four values (1 KiB of 0s, 1s, 2s, 3s) and the batches of 100 keys spread
-/// over the key space.
-fn workload() -> (Vec<String>, Vec<Bytes>, Vec<Vec<String>>) {
-    let keys: Vec<String> = (0..KEYS).map(|i| format!("key-{i:05}")).collect();
-    let values = (0..4u8)
-        .map(|n| Bytes::from(vec![n; VALUE_BYTES]))
-        .collect();
-    let batches = (0..KEYS / BATCH)
-        .map(|b| {
-            (0..BATCH)
-                .map(|j| keys[(j * (KEYS / BATCH) + b) % KEYS].clone())
-                .collect()
-        })
-        .collect();
-    (keys, values, batches)
-}
-
 struct Fixture {
     _dirs: Vec<tempfile::TempDir>,
     ours: Arc<dyn KvStore>,
@@ -141,9 +127,13 @@ struct Fixture {
 
 impl Fixture {
     fn new(rt: &Runtime) -> Self {
-        let (keys, values, batches) = workload();
-        let misses = (0..KEYS).map(|i| format!("miss-{i:05}")).collect();
-        let takes = (0..TAKE_CHUNK).map(|i| format!("take-{i:05}")).collect();
+        let Workload {
+            keys,
+            misses,
+            takes,
+            values,
+            batches,
+        } = Workload::new(KEYS, TAKE_CHUNK, VALUE_BYTES, BATCH);
         // The raw twin's header is our store's, byte for byte.
         let probe = with_header(b"v", WRITE_TTL);
         let at = u64::from_be_bytes(probe[2..10].try_into().unwrap());
@@ -758,7 +748,12 @@ fn interleaved_writes(rt: &Runtime) {
     const ROUNDS: usize = 200;
     const PUTS: usize = 250;
     const BATCHES: usize = 10;
-    let (keys, values, batches) = workload();
+    let Workload {
+        keys,
+        values,
+        batches,
+        ..
+    } = Workload::new(KEYS, TAKE_CHUNK, VALUE_BYTES, BATCH);
     let (keys, values) = (&keys, &values);
     for ttl in [None, Some(WRITE_TTL)] {
         let label = if ttl.is_some() {

@@ -64,6 +64,9 @@ use tokio::runtime::Runtime;
 #[path = "support/mix.rs"]
 mod support_mix;
 use support_mix::{mix, Side};
+#[path = "support/workload.rs"]
+mod support_workload;
+use support_workload::Workload;
 #[path = "support/take.rs"]
 mod support_take;
 use support_take::take_rounds;
@@ -299,19 +302,13 @@ struct Fixture {
 impl Fixture {
     fn new(rt: &Runtime, durability: Durability) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let keys: Vec<String> = (0..KEYS).map(|i| format!("key-{i:05}")).collect();
-        let misses = (0..KEYS).map(|i| format!("miss-{i:05}")).collect();
-        let takes = (0..TAKE_CHUNK).map(|i| format!("take-{i:05}")).collect();
-        let values: Vec<Bytes> = (0..4u8)
-            .map(|n| Bytes::from(vec![n; VALUE_BYTES]))
-            .collect();
-        let batches = (0..KEYS / BATCH)
-            .map(|b| {
-                (0..BATCH)
-                    .map(|j| keys[(j * (KEYS / BATCH) + b) % KEYS].clone())
-                    .collect()
-            })
-            .collect();
+        let Workload {
+            keys,
+            misses,
+            takes,
+            values,
+            batches,
+        } = Workload::new(KEYS, TAKE_CHUNK, VALUE_BYTES, BATCH);
         let label = match durability {
             Durability::Full => "FULL",
             _ => "NORMAL",
