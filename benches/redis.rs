@@ -49,6 +49,9 @@ use tokio::runtime::Runtime;
 #[path = "support/mix.rs"]
 mod support_mix;
 use support_mix::{mix, Side};
+#[path = "support/interleave.rs"]
+mod support_interleave;
+use support_interleave::{interleave, timed, Contender};
 
 const KEYS: usize = 1000;
 const VALUE_BYTES: usize = 128;
@@ -175,7 +178,7 @@ fn bench(c: &mut Criterion) {
     let rt = Runtime::new_current_thread();
     let f = &rt.block_on(fixture(&url));
     let ttl_ms = TTL.as_millis() as u64;
-    rt.block_on(interleaved(f));
+    interleaved(&rt, f);
 
     let mut g = c.benchmark_group("redis/get");
     g.throughput(Throughput::Elements(1));
@@ -553,103 +556,101 @@ impl Side for Mixed<openkeyv::store::redis::RedisStore, String> {
     }
 }
 
-/// Ours and raw alternating in short blocks, so load drifting on a shared machine hits both
-/// alike: prints the median block time of each and the ratio raw/ours (1.0 = no overhead).
-async fn interleaved(f: &Fixture) {
-    const BLOCKS: usize = 40;
+/// Ours and raw redis taking turns round by round (`support/interleave.rs`), so load drifting
+/// on a shared machine hits both alike, on get, get_many(100), put with TTL and put_many(100)
+/// with TTL; both sides walk the same keys.
+fn interleaved(rt: &Runtime, f: &Fixture) {
+    const ROUNDS: usize = 40;
     const OPS: usize = 50;
-    let ttl_ms = TTL.as_millis() as u64;
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let window = |w: usize| (w * BATCH) % KEYS..(w * BATCH) % KEYS + BATCH;
     for name in ["get", "get_many_100", "put_ttl", "put_many_100_ttl"] {
-        let (mut ours, mut raw) = (Vec::new(), Vec::new());
-        for block in 0..BLOCKS {
-            for side in [block % 2, 1 - block % 2] {
-                let t = Instant::now();
-                for n in 0..OPS {
-                    let i = (block * OPS + n) % KEYS;
-                    let w = block * OPS + n;
-                    let mut con = f.raw.clone();
-                    match (name, side) {
-                        ("get", 0) => drop(black_box(f.ours.get(COLL, &f.keys[i]).await.unwrap())),
-                        ("get", _) => {
-                            let v: Option<Vec<u8>> = redis::cmd("GET")
-                                .arg(&f.raw_keys[i])
-                                .query_async(&mut con)
-                                .await
-                                .unwrap();
-                            drop(black_box(v.map(Bytes::from)));
+        let mut sides: Vec<Contender<'_>> = ["mcp-kv", "raw-redis"]
+            .into_iter()
+            .enumerate()
+            .map(|(side, label)| {
+                let mut round = 0;
+                let run = move || {
+                    let first = round * OPS;
+                    round += 1;
+                    timed(rt, async move {
+                        for w in first..first + OPS {
+                            one_op(f, name, side, w).await;
                         }
-                        ("get_many_100", 0) => {
-                            let keys: Vec<&str> =
-                                f.keys[window(w)].iter().map(String::as_str).collect();
-                            drop(black_box(f.ours.get_many(COLL, &keys).await.unwrap()));
-                        }
-                        ("get_many_100", _) => {
-                            let v: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
-                                .arg(&f.raw_keys[window(w)])
-                                .query_async(&mut con)
-                                .await
-                                .unwrap();
-                            drop(black_box(
-                                v.into_iter()
-                                    .map(|v| v.map(Bytes::from))
-                                    .collect::<Vec<_>>(),
-                            ));
-                        }
-                        ("put_ttl", 0) => f
-                            .ours
-                            .put(COLL, &f.keys[i], f.values[i % 4].clone(), Some(TTL))
-                            .await
-                            .unwrap(),
-                        ("put_ttl", _) => {
-                            let _: () = redis::cmd("SET")
-                                .arg(&f.raw_keys[i])
-                                .arg(&f.values[i % 4][..])
-                                .arg("PX")
-                                .arg(ttl_ms)
-                                .query_async(&mut con)
-                                .await
-                                .unwrap();
-                        }
-                        (_, 0) => {
-                            let entries: Vec<(String, Bytes)> = f.keys[window(w)]
-                                .iter()
-                                .enumerate()
-                                .map(|(j, k)| (k.clone(), f.values[(w + j) % 4].clone()))
-                                .collect();
-                            f.ours.put_many(COLL, entries, Some(TTL)).await.unwrap();
-                        }
-                        (_, _) => {
-                            let mut pipe = redis::pipe();
-                            for (j, k) in f.raw_keys[window(w)].iter().enumerate() {
-                                pipe.cmd("SET")
-                                    .arg(k)
-                                    .arg(&f.values[(w + j) % 4][..])
-                                    .arg("PX")
-                                    .arg(ttl_ms)
-                                    .ignore();
-                            }
-                            pipe.exec_async(&mut con).await.unwrap();
-                        }
-                    }
-                }
-                let per_op = t.elapsed().as_secs_f64() * 1e6 / OPS as f64;
-                if side == 0 {
-                    ours.push(per_op)
-                } else {
-                    raw.push(per_op)
-                }
-            }
+                    })
+                };
+                (label, Box::new(run) as Box<dyn FnMut() -> Duration + '_>)
+            })
+            .collect();
+        interleave(&format!("redis/{name}"), OPS, ROUNDS, &mut sides);
+    }
+}
+
+/// Operation `w` of workload `name` on side 0 (ours) or 1 (raw redis).
+async fn one_op(f: &Fixture, name: &str, side: usize, w: usize) {
+    let ttl_ms = TTL.as_millis() as u64;
+    let window = |w: usize| (w * BATCH) % KEYS..(w * BATCH) % KEYS + BATCH;
+    let i = w % KEYS;
+    let mut con = f.raw.clone();
+    match (name, side) {
+        ("get", 0) => drop(black_box(f.ours.get(COLL, &f.keys[i]).await.unwrap())),
+        ("get", _) => {
+            let v: Option<Vec<u8>> = redis::cmd("GET")
+                .arg(&f.raw_keys[i])
+                .query_async(&mut con)
+                .await
+                .unwrap();
+            drop(black_box(v.map(Bytes::from)));
         }
-        let (o, r) = (median(ours), median(raw));
-        println!(
-            "interleaved redis/{name}: mcp-kv {o:.1} µs, raw-redis {r:.1} µs, raw/mcp-kv = {:.3}",
-            r / o
-        );
+        ("get_many_100", 0) => {
+            let keys: Vec<&str> = f.keys[window(w)].iter().map(String::as_str).collect();
+            drop(black_box(f.ours.get_many(COLL, &keys).await.unwrap()));
+        }
+        ("get_many_100", _) => {
+            let v: Vec<Option<Vec<u8>>> = redis::cmd("MGET")
+                .arg(&f.raw_keys[window(w)])
+                .query_async(&mut con)
+                .await
+                .unwrap();
+            drop(black_box(
+                v.into_iter()
+                    .map(|v| v.map(Bytes::from))
+                    .collect::<Vec<_>>(),
+            ));
+        }
+        ("put_ttl", 0) => f
+            .ours
+            .put(COLL, &f.keys[i], f.values[i % 4].clone(), Some(TTL))
+            .await
+            .unwrap(),
+        ("put_ttl", _) => {
+            let _: () = redis::cmd("SET")
+                .arg(&f.raw_keys[i])
+                .arg(&f.values[i % 4][..])
+                .arg("PX")
+                .arg(ttl_ms)
+                .query_async(&mut con)
+                .await
+                .unwrap();
+        }
+        (_, 0) => {
+            let entries: Vec<(String, Bytes)> = f.keys[window(w)]
+                .iter()
+                .enumerate()
+                .map(|(j, k)| (k.clone(), f.values[(w + j) % 4].clone()))
+                .collect();
+            f.ours.put_many(COLL, entries, Some(TTL)).await.unwrap();
+        }
+        (_, _) => {
+            let mut pipe = redis::pipe();
+            for (j, k) in f.raw_keys[window(w)].iter().enumerate() {
+                pipe.cmd("SET")
+                    .arg(k)
+                    .arg(&f.values[(w + j) % 4][..])
+                    .arg("PX")
+                    .arg(ttl_ms)
+                    .ignore();
+            }
+            pipe.exec_async(&mut con).await.unwrap();
+        }
     }
 }
 
