@@ -617,8 +617,8 @@ fn mixed(c: &mut Criterion, rt: &Runtime, f: &Fixture, flush: bool) {
 /// database (length-prefixed names) that also decode the value header and check the expiry
 /// against the system clock — everything our `get` does except being our code (no `Bytes`, no
 /// boxed future, no name checks). The plain `raw sled` side reads another database, written
-/// without headers; how two trees holding the same keys were laid out by sled moves a point
-/// read by up to ~15 %, which this side shows apart from our code.
+/// without headers; how two trees holding the same keys were laid out by sled moved a point
+/// read by ~20 % in our runs, which this side shows apart from our code.
 fn interleaved_reads(rt: &Runtime, f: &Fixture) {
     // Many short rounds: the fastest of them are the ones no background work (sled's flusher,
     // the host) landed on.

@@ -792,8 +792,8 @@ fn interleaved(rt: &Runtime) {
     const BATCHES: usize = 4;
     let mut f = Fixture::new(rt, Durability::Normal);
     let (ours, raw_thread, keys) = (&f.ours, &f.raw_thread, &f.keys);
-    let raw = std::cell::RefCell::new(&mut f.raw);
     let (mut j, mut k) = (0, 0);
+    let raw = &f.raw;
     let mut sides: [Contender<'_>; 3] = [
         our_gets("mcp-kv", rt, ours.as_ref(), COLL, keys, 7, GETS),
         (
@@ -811,7 +811,6 @@ fn interleaved(rt: &Runtime) {
         (
             "raw",
             Box::new(|| {
-                let raw = raw.borrow();
                 let started = Instant::now();
                 for _ in 0..GETS {
                     k = (k + 7) % KEYS;
@@ -822,7 +821,8 @@ fn interleaved(rt: &Runtime) {
         ),
     ];
     interleave("sqlite get (NORMAL)", GETS, ROUNDS, &mut sides);
-    let (batches, values) = (&f.batches, &f.values);
+    drop(sides);
+    let (batches, values, raw) = (&f.batches, &f.values, &mut f.raw);
     let (mut i, mut j, mut k) = (0, 0, 0);
     let mut sides: [Contender<'_>; 3] = [
         (
@@ -859,7 +859,6 @@ fn interleaved(rt: &Runtime) {
         (
             "raw",
             Box::new(|| {
-                let mut raw = raw.borrow_mut();
                 let started = Instant::now();
                 for _ in 0..BATCHES {
                     k += 1;

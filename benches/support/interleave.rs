@@ -19,23 +19,11 @@ use tokio::runtime::Runtime;
 /// (setup it does before starting its clock is not counted).
 pub type Contender<'a> = (&'static str, Box<dyn FnMut() -> Duration + 'a>);
 
-/// What a side measured, per operation.
-#[derive(Debug, Clone, Copy)]
-pub struct Summary {
-    pub best: Duration,
-    pub median: Duration,
-}
-
 /// Runs `rounds` rounds of every side in turn (the order rotating each round, so no side always
 /// follows the same one), prints one line per side after the first —
-/// `interleaved {label}: {first} … , {side} … → {side}/{first} = best-ratio (median ratio)` —
-/// and returns each side's [`Summary`] per operation (`ops` operations per round).
-pub fn interleave(
-    label: &str,
-    ops: usize,
-    rounds: usize,
-    sides: &mut [Contender<'_>],
-) -> Vec<Summary> {
+/// `interleaved {label}: {first} … , {side} … → {side}/{first} = best-ratio (median ratio)`,
+/// times per operation (`ops` operations per round).
+pub fn interleave(label: &str, ops: usize, rounds: usize, sides: &mut [Contender<'_>]) {
     assert!(ops > 0 && rounds > 0 && !sides.is_empty());
     let mut times: Vec<Vec<Duration>> = vec![Vec::with_capacity(rounds); sides.len()];
     for round in 0..rounds {
@@ -45,33 +33,24 @@ pub fn interleave(
         }
     }
     let per_op = |d: Duration| d / ops as u32;
-    let summaries: Vec<Summary> = times
+    // Each side's (best, median) round, per operation.
+    let summaries: Vec<(Duration, Duration)> = times
         .iter_mut()
         .map(|t| {
             t.sort();
-            Summary {
-                best: per_op(t[0]),
-                median: per_op(t[t.len() / 2]),
-            }
+            (per_op(t[0]), per_op(t[t.len() / 2]))
         })
         .collect();
-    let first = (sides[0].0, summaries[0]);
-    for (side, s) in sides.iter().zip(&summaries).skip(1) {
+    let (first, (best, median)) = (sides[0].0, summaries[0]);
+    for (side, (b, m)) in sides.iter().zip(&summaries).skip(1) {
         println!(
-            "interleaved {label}: {} {:?} (median {:?}), {} {:?} (median {:?}) → {}/{} = {:.2} (median {:.2}), {rounds} rounds of {ops}",
-            first.0,
-            first.1.best,
-            first.1.median,
+            "interleaved {label}: {first} {best:?} (median {median:?}), {} {b:?} (median {m:?}) → {}/{first} = {:.2} (median {:.2}), {rounds} rounds of {ops}",
             side.0,
-            s.best,
-            s.median,
             side.0,
-            first.0,
-            s.best.as_secs_f64() / first.1.best.as_secs_f64(),
-            s.median.as_secs_f64() / first.1.median.as_secs_f64(),
+            b.as_secs_f64() / best.as_secs_f64(),
+            m.as_secs_f64() / median.as_secs_f64(),
         );
     }
-    summaries
 }
 
 /// Runs `work` to completion on `rt` and returns how long it took.
