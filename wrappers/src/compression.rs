@@ -14,9 +14,10 @@
 //! [`Capabilities::max_value_bytes`] is the inner store's minus one.
 //!
 //! Reading a frame that does not decode — unknown header, truncated length, bad LZ4 block, a
-//! length that does not match — is [`ErrorKind::Corrupted`]. A frame that claims a length
-//! above the wrapper's `max_value_bytes` is refused before any allocation (a decompression
-//! bomb cannot make the reader allocate more than a legitimate value).
+//! length that does not match — is [`ErrorKind::Corrupted`]. A frame is refused before any
+//! allocation when it claims a length above the wrapper's `max_value_bytes`, or more than
+//! [`MAX_EXPANSION`] times its own LZ4 block (more than LZ4 can expand): a decompression bomb
+//! cannot make the reader allocate more than a legitimate value, nor a few bytes a large one.
 //!
 //! `compare_and_swap` compares the *decompressed* stored value with `current`, then swaps the
 //! stored frame with the inner store's own `compare_and_swap`, so it stays atomic whatever
@@ -106,6 +107,11 @@ pub fn encode(value: &[u8], threshold: usize) -> Bytes {
     Bytes::from(out)
 }
 
+/// The most an LZ4 block expands: each byte of a match length adds at most 255 bytes of
+/// output, so a block of `n` bytes decodes to less than `255 × n`. A frame claiming more is
+/// refused unread.
+pub const MAX_EXPANSION: usize = 255;
+
 /// Decodes a frame written by [`encode`]; anything else, or a value longer than `max_len`, is
 /// [`ErrorKind::Corrupted`](mcp_kv_core::ErrorKind::Corrupted). Never panics.
 pub fn decode(frame: &Bytes, max_len: usize) -> Result<Bytes> {
@@ -121,6 +127,12 @@ pub fn decode(frame: &Bytes, max_len: usize) -> Result<Bytes> {
             if len > max_len {
                 return Err(Error::corrupted(
                     "compressed frame claims a value above the size limit",
+                ));
+            }
+            let block = frame.len() - 5;
+            if len > block.saturating_mul(MAX_EXPANSION) {
+                return Err(Error::corrupted(
+                    "compressed frame claims more than LZ4 can expand its block to",
                 ));
             }
             let mut out = vec![0u8; len];
@@ -364,6 +376,21 @@ mod tests {
             decode(&bomb, 1 << 20).unwrap_err().kind(),
             ErrorKind::Corrupted
         );
+        // A small frame claiming more than LZ4 can expand it to: refused unread, even under a
+        // large limit.
+        let small_bomb = Bytes::from_static(b"\x01\x00\xff\xff\xff\x00");
+        let err = decode(&small_bomb, 1 << 30).unwrap_err();
+        assert!(
+            err.to_string().contains("more than LZ4 can expand"),
+            "{err}"
+        );
+        // The most compressible values stay within the bound.
+        for len in [1 << 10, 1 << 16, 1 << 22] {
+            let zeros = vec![0u8; len];
+            let f = encode(&zeros, 16);
+            assert!((f.len() - 5) * MAX_EXPANSION >= len);
+            assert_eq!(decode(&f, 1 << 23).unwrap(), zeros);
+        }
         // A real frame above the reader's limit is refused too.
         let big = encode(&vec![0u8; 100_000], 16);
         assert!(big.len() < 1000);

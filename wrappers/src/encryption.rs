@@ -36,7 +36,8 @@
 //! not under the active key with the inner store's `compare_and_swap` (so a concurrent write is
 //! never overwritten: the loser is the re-encryption, which sees the new value already under
 //! the active key) keeping each entry's remaining TTL. When it reports no failures, the old
-//! keys can be dropped.
+//! keys can be dropped. It walks every collection of the inner store: with tenants sharing the
+//! backend through a `Namespace` outside this wrapper, use [`Encryption::rekey_prefix`].
 //!
 //! Keys come from 32 random bytes ([`EncryptionKey::generate`], [`random_key_bytes`],
 //! [`EncryptionKey::from_bytes`]) or from a passphrase through Argon2id
@@ -50,9 +51,13 @@
 //!
 //! # Atomic operations
 //!
-//! `put_if_absent`, `take` and `touch` forward to the inner store. `compare_and_swap` compares
+//! `put_if_absent` and `touch` forward to the inner store. `compare_and_swap` compares
 //! the **decrypted** stored value with `current` (ciphertexts of equal values differ), then
 //! swaps the stored ciphertext for the new one with the inner store's `compare_and_swap`.
+//! `take` reads, decrypts, then swaps the exact ciphertext it read for nothing (the inner
+//! `compare_and_swap` again), so a value that fails to decrypt is an error and stays stored;
+//! it costs a round trip more than the inner `take`, which it uses only when the inner store
+//! has no `compare_and_swap`.
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -396,8 +401,12 @@ pub struct RekeyReport {
     pub encrypted_plaintext: u64,
     /// Entries already under the active key (including ones a concurrent writer rewrote).
     pub current: u64,
-    /// Entries that did not decrypt (left untouched).
+    /// Entries that did not decrypt, or whose envelope names the active key but fails its tag
+    /// (tampered or corrupted), left untouched.
     pub failed: u64,
+    /// Entries that decrypted but whose new envelope would exceed the inner store's value
+    /// limit (legacy plaintext within [`OVERHEAD`] bytes of it), left untouched.
+    pub too_large: u64,
 }
 
 impl RekeyReport {
@@ -407,6 +416,7 @@ impl RekeyReport {
         self.encrypted_plaintext += o.encrypted_plaintext;
         self.current += o.current;
         self.failed += o.failed;
+        self.too_large += o.too_large;
     }
 }
 
@@ -460,10 +470,49 @@ impl<S: KvStore> Encryption<S> {
     /// Re-encrypts, under the active key, every entry of every collection (as listed by the
     /// inner store's `collections()`) that another key sealed — and, with
     /// `allow_legacy_plaintext`, every plaintext entry. See the [module docs](self).
+    ///
+    /// **Every collection of the inner store**: on a store shared with other tenants (a
+    /// [`Namespace`](crate::namespace::Namespace) placed *outside* this wrapper) or holding
+    /// collections written without encryption, use [`rekey_prefix`](Self::rekey_prefix) with
+    /// the namespace's [`prefix`](crate::namespace::Namespace::prefix) instead: `rekey()`
+    /// would count their entries as `failed` — and, with `allow_legacy_plaintext`, encrypt
+    /// their plaintext under this keyring.
     pub async fn rekey(&self) -> Result<RekeyReport> {
+        self.rekey_prefix("").await
+    }
+
+    /// [`Encryption::rekey`] for the collections of the inner store whose names start with
+    /// `prefix` (the namespace's own, with a `Namespace` outside this wrapper).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use std::sync::Arc;
+    /// use mcp_kv_core::{Bytes, KvStore};
+    /// use mcp_kv_memory::MemoryStore;
+    /// use mcp_kv_wrappers::encryption::{Encryption, EncryptionConfig, EncryptionKey, Keyring};
+    /// use mcp_kv_wrappers::namespace::Namespace;
+    ///
+    /// let shared = Arc::new(MemoryStore::new());
+    /// shared.put("other-tenant:notes", "n", Bytes::from_static(b"plain"), None).await?;
+    /// let (old, new) = (EncryptionKey::generate(1), EncryptionKey::generate(2));
+    /// let config = EncryptionConfig::new();
+    /// let before = Namespace::new(Encryption::new(shared.clone(), Keyring::new(old.clone()), config.clone()), "t")?;
+    /// before.put("tokens", "a", Bytes::from_static(b"secret"), None).await?;
+    ///
+    /// let ring = Keyring::new(new).with_old_key(old)?;
+    /// let after = Namespace::new(Encryption::new(shared.clone(), ring, config), "t")?;
+    /// let report = after.inner().rekey_prefix(after.prefix()).await?;
+    /// assert_eq!((report.rekeyed, report.failed), (1, 0)); // the other tenant is not looked at
+    /// assert_eq!(shared.get("other-tenant:notes", "n").await?.unwrap(), "plain");
+    /// # Ok::<(), mcp_kv_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn rekey_prefix(&self, prefix: &str) -> Result<RekeyReport> {
         let mut report = RekeyReport::default();
         for collection in self.inner.collections().await? {
-            report.add(self.rekey_collection(&collection).await?);
+            if collection.starts_with(prefix) {
+                report.add(self.rekey_collection(&collection).await?);
+            }
         }
         Ok(report)
     }
@@ -495,10 +544,6 @@ impl<S: KvStore> Encryption<S> {
                 counted = true;
             }
             let id = envelope_key_id(&entry.value);
-            if id == Some(self.keyring.active) {
-                report.current += 1;
-                return Ok(());
-            }
             let plain = match self.open(collection, key, &entry.value, Operation::Other) {
                 Ok(p) => p,
                 Err(_) => {
@@ -506,6 +551,15 @@ impl<S: KvStore> Encryption<S> {
                     return Ok(());
                 }
             };
+            if id == Some(self.keyring.active) {
+                // Opened above: a tampered envelope under the active key counts as failed.
+                report.current += 1;
+                return Ok(());
+            }
+            if rules::check_value(plain.len(), self.max_value()).is_err() {
+                report.too_large += 1;
+                return Ok(());
+            }
             let sealed = seal(&self.keyring, collection, key, &plain)?;
             if self
                 .inner
@@ -629,10 +683,33 @@ impl<S: KvStore> KvStore for Encryption<S> {
         self.inner.put_if_absent(collection, key, sealed, ttl).await
     }
 
+    /// Over an inner store with `compare_and_swap`, a read, then the stored ciphertext swapped
+    /// for nothing: a value that does not decrypt is an error and **stays** (a keyring missing
+    /// an old key must not destroy what that key could still read). One taker wins, as with
+    /// the inner `take`: the swap succeeds only for the exact bytes read, and each write's
+    /// fresh nonce makes those unique. Without `compare_and_swap`, the inner `take` (the entry
+    /// is gone before it is decrypted).
     async fn take(&self, collection: &str, key: &str) -> Result<Option<Bytes>> {
-        match self.inner.take(collection, key).await? {
-            Some(s) => Ok(Some(self.open(collection, key, &s, Operation::Take)?)),
-            None => Ok(None),
+        let op = Operation::Take;
+        if !self.inner.capabilities().compare_and_swap {
+            return match self.inner.take(collection, key).await? {
+                Some(s) => Ok(Some(self.open(collection, key, &s, op)?)),
+                None => Ok(None),
+            };
+        }
+        loop {
+            let Some(stored) = self.inner.get(collection, key).await? else {
+                return Ok(None);
+            };
+            let value = self.open(collection, key, &stored, op)?;
+            if self
+                .inner
+                .compare_and_swap(collection, key, Some(&stored), None, None)
+                .await?
+            {
+                return Ok(Some(value));
+            }
+            // Taken or rewritten meanwhile: look again.
         }
     }
 
@@ -869,6 +946,40 @@ mod tests {
         }
         assert_eq!(only_new.get("b", "x").await.unwrap().unwrap(), "bx");
         assert_eq!(v2.rekey().await.unwrap().rekeyed, 0);
+    }
+
+    #[tokio::test]
+    async fn rekey_counts_tampered_and_too_large_entries_and_goes_on() {
+        use mcp_kv_memory::MemoryStore;
+        let inner = Arc::new(MemoryStore::builder().max_value_bytes(1000).build());
+        let active = EncryptionKey::generate(1);
+        let e = Encryption::new(
+            inner.clone(),
+            Keyring::new(active),
+            EncryptionConfig::new().allow_legacy_plaintext(true),
+        );
+        // Collection "a": legacy plaintext that cannot take the envelope's 45 bytes more.
+        let big = Bytes::from(vec![b'x'; 990]);
+        inner.put("a", "big", big.clone(), None).await.unwrap();
+        // Collection "b": an envelope under the active key, one tag bit flipped.
+        e.put("b", "t", b("v"), None).await.unwrap();
+        let mut tampered = inner.get("b", "t").await.unwrap().unwrap().to_vec();
+        *tampered.last_mut().unwrap() ^= 1;
+        inner
+            .put("b", "t", Bytes::from(tampered), None)
+            .await
+            .unwrap();
+        // Collection "c": plaintext that fits.
+        inner.put("c", "p", b("plain"), None).await.unwrap();
+        let report = e.rekey().await.unwrap();
+        assert_eq!(
+            (report.scanned, report.too_large, report.failed),
+            (3, 1, 1),
+            "{report:?}"
+        );
+        assert_eq!((report.encrypted_plaintext, report.current), (1, 0));
+        assert_eq!(inner.get("a", "big").await.unwrap(), Some(big), "untouched");
+        assert_eq!(e.get("c", "p").await.unwrap(), Some(b("plain")));
     }
 
     #[tokio::test]

@@ -4,8 +4,13 @@
 //! `escape(namespace) ":" c`, where `escape` percent-escapes `%` and `:` in the namespace
 //! ([`mcp_kv_core::encoding::escape`]). The escaped namespace contains no `:`, so the first `:`
 //! always ends it: namespace `"a"` + collection `"b:c"` is `a:b:c`, namespace `"a:b"` +
-//! collection `"c"` is `a%3Ab:c` — they never collide, and namespaces nest (an inner
-//! `Namespace` prefixes again).
+//! collection `"c"` is `a%3Ab:c` — two namespaces never collide.
+//!
+//! Namespaces nest like paths: `Namespace::new(Namespace::new(s, "a")?, "b")?` stores
+//! collection `"c"` as `a:b:c`, which is the same collection as `"b:c"` seen through
+//! `Namespace::new(s, "a")?` alone — the nested namespace `a`/`b` is a part of namespace `a`,
+//! as a subfolder is part of its folder. Code given namespace `a` can reach its sub-namespaces;
+//! tenants that must not see each other get sibling namespaces, never nested ones.
 //!
 //! The prefixed names of the first [`INTERNED_NAMES`] collections are kept in a lock-free
 //! table, so a call costs one lookup and no allocation, and the inner store's future is

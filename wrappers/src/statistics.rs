@@ -16,8 +16,10 @@
 //! Counters are `AtomicU64`s updated with relaxed ordering after the operation ends; the hot
 //! path finds the collection's counters in a lock-free table (one hash, one acquire load — no
 //! lock). At most [`Stats::with_max_collections`] collections (default 1024) get counters of
-//! their own, the first ones seen, for the life of the counters — the rest add up under
-//! [`StatsSnapshot::other`], so per-session collections cannot grow memory without bound.
+//! their own, the first valid names seen, for the life of the counters — the rest, and every
+//! name the contract rejects (empty or too long: the call failed), add up under
+//! [`StatsSnapshot::other`], so per-session collections or junk names cannot grow memory
+//! without bound.
 //!
 //! [`Stats::snapshot`] copies the counters, [`Stats::reset`] zeroes them; with the `metrics`
 //! feature, `Stats::export_metrics` publishes a snapshot through the `metrics` crate.
@@ -50,7 +52,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use mcp_kv_core::{Capabilities, Cursor, Entry, KvStore, Operation, Page, Result};
+use mcp_kv_core::{rules, Capabilities, Cursor, Entry, KvStore, Operation, Page, Result};
 
 use crate::names::NameTable;
 
@@ -350,11 +352,16 @@ impl Stats {
             self.0.store_wide.0[i].add(&d);
             return;
         };
-        let counters = self
-            .0
-            .collections
-            .get_or_insert_with(name, Counters::default)
-            .unwrap_or(&self.0.other);
+        // A name the contract rejects (the inner store refused the call) counts under
+        // `other`: it never takes a place in the table, whatever its length.
+        let table = &self.0.collections;
+        let counters = match table.get(name) {
+            Some(counters) => counters,
+            None if rules::check_collection(name).is_ok() => table
+                .get_or_insert_with(name, Counters::default)
+                .unwrap_or(&self.0.other),
+            None => &self.0.other,
+        };
         counters.0[i].add(&d);
     }
 
@@ -718,13 +725,11 @@ mod tests {
         let a = snap.collection("a").unwrap();
         assert_eq!(a.operation(Operation::Get).calls, 2);
         assert_eq!(a.operation(Operation::GetMany).hits, 2);
-        assert_eq!(
-            snap.collection("")
-                .unwrap()
-                .operation(Operation::Get)
-                .errors,
-            1
+        assert!(
+            snap.collection("").is_none(),
+            "a rejected name has no counters"
         );
+        assert_eq!(snap.other.operation(Operation::Get).errors, 1);
         assert_eq!(snap.store_wide.operation(Operation::Collections).calls, 1);
         assert_eq!(snap.operation(Operation::Put).writes, 2);
         stats.reset();
@@ -741,6 +746,22 @@ mod tests {
         assert_eq!(snap.collections.len(), 2);
         assert_eq!(snap.other.total().misses, 2);
         assert_eq!(snap.total().calls, 4);
+    }
+
+    #[tokio::test]
+    async fn rejected_names_take_no_place_in_the_table() {
+        let s = Statistics::with_stats(store(), Stats::with_max_collections(2));
+        let too_long = "x".repeat(rules::MAX_COLLECTION_BYTES + 1);
+        for name in ["", too_long.as_str()] {
+            assert!(s.get(name, "k").await.is_err());
+        }
+        s.put("real", "k", Bytes::from_static(b"v"), None)
+            .await
+            .unwrap();
+        let snap = s.stats().snapshot();
+        assert_eq!(snap.collections.len(), 1, "{snap:?}");
+        assert_eq!(snap.collection("real").unwrap().total().writes, 1);
+        assert_eq!(snap.other.total().errors, 2);
     }
 
     /// A `metrics` recorder that keeps the last absolute value of every counter, by name and

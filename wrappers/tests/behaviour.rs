@@ -236,14 +236,19 @@ async fn rotation_then_rekey_with_concurrent_writers() {
 
 #[tokio::test]
 async fn retry_over_encryption_never_repeats_take() {
-    // Retry innermost (next to the backend) as recommended; `take` still runs once.
+    // Retry innermost (next to the backend) as recommended. The encryption wrapper's `take` is
+    // a read and a `compare_and_swap` to nothing (over a store with CAS): the read may be
+    // retried, the swap — the one-shot step — runs once, and its lost reply is the answer.
     #[derive(Debug)]
-    struct CountingTakes {
+    struct LosingReplies {
         inner: MemoryStore,
-        takes: std::sync::atomic::AtomicUsize,
+        one_shots: std::sync::atomic::AtomicUsize,
+    }
+    fn reply_lost() -> mcp_kv_core::Error {
+        mcp_kv_core::Error::new(ErrorKind::Unavailable, "reply lost")
     }
     #[async_trait]
-    impl KvStore for CountingTakes {
+    impl KvStore for LosingReplies {
         fn capabilities(&self) -> Capabilities {
             self.inner.capabilities()
         }
@@ -257,17 +262,26 @@ async fn retry_over_encryption_never_repeats_take() {
             self.inner.delete(c, k).await
         }
         async fn take(&self, c: &str, k: &str) -> Result<Option<Bytes>> {
-            self.takes.fetch_add(1, Ordering::SeqCst);
+            self.one_shots.fetch_add(1, Ordering::SeqCst);
             let _ = self.inner.take(c, k).await?;
-            Err(mcp_kv_core::Error::new(
-                ErrorKind::Unavailable,
-                "reply lost",
-            ))
+            Err(reply_lost())
+        }
+        async fn compare_and_swap(
+            &self,
+            c: &str,
+            k: &str,
+            current: Option<&[u8]>,
+            new: Option<Bytes>,
+            ttl: Option<Duration>,
+        ) -> Result<bool> {
+            self.one_shots.fetch_add(1, Ordering::SeqCst);
+            let _ = self.inner.compare_and_swap(c, k, current, new, ttl).await?;
+            Err(reply_lost())
         }
     }
-    let backend = Arc::new(CountingTakes {
+    let backend = Arc::new(LosingReplies {
         inner: MemoryStore::new(),
-        takes: Default::default(),
+        one_shots: Default::default(),
     });
     let store = StoreBuilder::from_dyn(backend.clone())
         .encrypt(Keyring::new(EncryptionKey::generate(1)))
@@ -283,7 +297,33 @@ async fn retry_over_encryption_never_repeats_take() {
         store.take("codes", "c").await.unwrap_err().kind(),
         ErrorKind::Unavailable
     );
-    assert_eq!(backend.takes.load(Ordering::SeqCst), 1);
+    assert_eq!(backend.one_shots.load(Ordering::SeqCst), 1);
+    assert_eq!(backend.inner.get("codes", "c").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn take_of_a_value_that_does_not_decrypt_leaves_it_stored() {
+    let backend = Arc::new(MemoryStore::new());
+    let old = EncryptionKey::generate(1);
+    let writer = Encryption::new(
+        backend.clone(),
+        Keyring::new(old.clone()),
+        EncryptionConfig::new(),
+    );
+    writer.put("codes", "c", b("grant"), None).await.unwrap();
+    // A keyring that lost the old key: the value does not decrypt, and must not be destroyed.
+    let forgetful = Encryption::new(
+        backend.clone(),
+        Keyring::new(EncryptionKey::generate(2)),
+        EncryptionConfig::new(),
+    );
+    assert_eq!(
+        forgetful.take("codes", "c").await.unwrap_err().kind(),
+        ErrorKind::Decryption
+    );
+    assert!(backend.get("codes", "c").await.unwrap().is_some(), "kept");
+    assert_eq!(writer.take("codes", "c").await.unwrap(), Some(b("grant")));
+    assert_eq!(writer.take("codes", "c").await.unwrap(), None);
 }
 
 #[tokio::test]
