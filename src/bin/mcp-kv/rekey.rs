@@ -19,6 +19,11 @@ pub struct Args {
     /// Also encrypt legacy plaintext entries (a migration to encryption).
     #[arg(long)]
     encrypt_plaintext: bool,
+    /// Only the collections whose stored names start with this (a tenant's namespace prefix,
+    /// e.g. `tenant-a:`); by default every collection of the store — with
+    /// --encrypt-plaintext, also other tenants' and unencrypted ones.
+    #[arg(long, default_value = "")]
+    prefix: String,
 }
 
 fn parse_key(spec: &str, var: &str) -> CliResult<EncryptionKey> {
@@ -47,13 +52,15 @@ pub async fn run(url: Option<&str>, args: Args) -> CliResult {
     let store = open_url(url, "store").await?;
     let config = EncryptionConfig::new().allow_legacy_plaintext(args.encrypt_plaintext);
     let enc = Encryption::new(store.clone(), keyring, config);
-    let collections = store.collections().await.map_err(store_err)?;
+    let mut collections = store.collections().await.map_err(store_err)?;
+    collections.retain(|c| c.starts_with(&args.prefix));
     let bar = ProgressBar::new(collections.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("{spinner} {bar:40} {pos}/{len} collections {msg}")
             .map_err(|e| e.to_string())?,
     );
-    let (mut scanned, mut rekeyed, mut plain, mut current, mut failed) = (0, 0, 0, 0, 0);
+    let (mut scanned, mut rekeyed, mut plain, mut current) = (0, 0, 0, 0);
+    let (mut failed, mut too_large) = (0, 0);
     for c in &collections {
         bar.set_message(c.clone());
         let r = enc.rekey_collection(c).await.map_err(store_err)?;
@@ -62,17 +69,25 @@ pub async fn run(url: Option<&str>, args: Args) -> CliResult {
         plain += r.encrypted_plaintext;
         current += r.current;
         failed += r.failed;
+        too_large += r.too_large;
         bar.inc(1);
     }
     bar.finish_and_clear();
     println!(
         "scanned {scanned}, re-encrypted {rekeyed}, encrypted plaintext {plain}, \
-         already current {current}, undecryptable {failed}"
+         already current {current}, undecryptable {failed}, too large to encrypt {too_large}"
     );
     store.close().await.map_err(store_err)?;
     if failed > 0 {
         return Err(format!(
-            "{failed} entries did not decrypt with any given key and were left untouched"
+            "{failed} entries did not decrypt with any given key (or failed their tag) and were \
+             left untouched"
+        ));
+    }
+    if too_large > 0 {
+        return Err(format!(
+            "{too_large} plaintext entries are too large for the store once encrypted and were \
+             left untouched"
         ));
     }
     Ok(())
