@@ -107,9 +107,38 @@ fn migrate_resumes_after_interruption_and_checks_counts() {
         assert!(!out.status.success());
         assert!(d.join("m.json").exists());
     }
-    // Resumed: completes, checks counts, removes the progress file.
+    // The destination loses two writes the progress file counts as copied (as sled does when
+    // the process is killed before its periodic flush), and holds a stale value for a third.
+    ok(&mcp_kv(
+        d,
+        &["--url", "sled://dst.sled", "delete", "alpha", "k03"],
+    ));
+    ok(&mcp_kv(
+        d,
+        &["--url", "sled://dst.sled", "delete", "alpha", "k05"],
+    ));
+    ok(&mcp_kv(
+        d,
+        &["--url", "sled://dst.sled", "put", "alpha", "k01", "stale"],
+    ));
+    // A progress file is never resumed against other stores.
+    let mut elsewhere = migrate.to_vec();
+    elsewhere[4] = "sled://other.sled";
+    let refused = mcp_kv(d, &elsewhere);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("belongs to a migration from"), "{err}");
+    assert!(!d.join("other.sled").exists());
+    // Resumed: completes, verifies every entry (copying the lost and stale ones again),
+    // removes the progress file.
     let report = ok(&mcp_kv(d, &migrate));
     assert!(report.contains("migration complete"), "{report}");
+    let alpha = report
+        .lines()
+        .find(|l| l.starts_with("alpha"))
+        .unwrap_or_else(|| panic!("{report}"));
+    let cols: Vec<&str> = alpha.split_whitespace().collect();
+    assert_eq!(cols, ["alpha", "25", "5", "0", "22", "3"], "{report}");
     assert!(!d.join("m.json").exists());
     for c in ["alpha", "beta"] {
         let keys = ok(&mcp_kv(d, &["--url", "sled://dst.sled", "keys", c]));
@@ -124,6 +153,79 @@ fn migrate_resumes_after_interruption_and_checks_counts() {
             "the TTL was not carried over: {ttl}"
         );
     }
+}
+
+#[test]
+fn migrate_of_an_empty_source_completes() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let d = dir.path();
+    let report = ok(&mcp_kv(
+        d,
+        &[
+            "migrate",
+            "--from",
+            "memory://",
+            "--to",
+            "sqlite://e.db",
+            "--state",
+            "e.json",
+        ],
+    ));
+    assert!(report.contains("migration complete"), "{report}");
+}
+
+#[test]
+fn read_commands_refuse_a_missing_database_and_usage_errors_are_one_line() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let d = dir.path();
+    for url in ["sqlite://typo.db", "sled://typo.sled"] {
+        for cmd in [&["get", "c", "k"][..], &["keys", "c"], &["collections"]] {
+            let mut args = vec!["--url", url];
+            args.extend(cmd);
+            let out = mcp_kv(d, &args);
+            assert!(!out.status.success(), "{args:?}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains("does not create one"), "{err}");
+            assert_eq!(err.lines().count(), 1, "{err}");
+        }
+    }
+    assert!(!d.join("typo.db").exists() && !d.join("typo.sled").exists());
+    let migrate_from_typo = mcp_kv(
+        d,
+        &[
+            "migrate",
+            "--from",
+            "sqlite://typo.db",
+            "--to",
+            "memory://",
+            "--state",
+            "t.json",
+        ],
+    );
+    assert!(!migrate_from_typo.status.success());
+    assert!(!d.join("typo.db").exists());
+    for bad in [
+        &["--url", "memory://", "put", "c", "k", "v", "--ttl", "abc"][..],
+        &[
+            "--url",
+            "memory://",
+            "put",
+            "c",
+            "k",
+            "v",
+            "--ttl",
+            "0.0001ms",
+        ],
+        &["migrate", "--from", "memory://"],
+        &["no-such-command"],
+    ] {
+        let out = mcp_kv(d, bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{bad:?}: {err}");
+        assert!(err.starts_with("error: "), "{err}");
+    }
+    assert!(ok(&mcp_kv(d, &["--help"])).contains("Usage"));
 }
 
 #[test]

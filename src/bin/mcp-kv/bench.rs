@@ -12,7 +12,8 @@ use crate::{open_url, store_err, CliResult};
 /// Arguments of `bench`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Operations per workload.
+    /// Operations per single-key workload (at least 100); the batch workloads run one
+    /// hundredth as many batches of 100 keys.
     #[arg(long, default_value_t = 5000)]
     ops: usize,
     /// Value size in bytes.

@@ -24,10 +24,16 @@ use mcp_kv::{Bytes, DynStore, Error, KvStore};
 
 /// Inspect, migrate, re-key and benchmark mcp-kv stores.
 #[derive(Debug, Parser)]
-#[command(name = "mcp-kv", version, about)]
+#[command(
+    name = "mcp-kv",
+    version,
+    about = "Inspect, migrate, re-key and benchmark mcp-kv stores."
+)]
 struct Cli {
     /// The store's URL (memory://, sqlite://path, sled://path, redis://…, redis+cluster://…,
-    /// dynamodb://table?…). Read from MCP_KV_URL when not given.
+    /// dynamodb://table?…). Read from MCP_KV_URL when not given. Commands that only read
+    /// (and delete, rekey) refuse a sqlite:// or sled:// path that does not exist instead of
+    /// creating it. Not used by `migrate`, which takes --from and --to.
     #[arg(long, env = "MCP_KV_URL", hide_env_values = true, global = true)]
     url: Option<String>,
 
@@ -44,7 +50,7 @@ enum Command {
         collection: String,
         key: String,
         value: String,
-        /// Time to live: 1500ms, 30s, 5m, 2h, 7d, or plain seconds.
+        /// Time to live: 1500ms, 30s, 5m, 2h, 7d, or plain seconds; at least 1ms.
         #[arg(long, value_parser = parse_ttl)]
         ttl: Option<Duration>,
     },
@@ -73,7 +79,10 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -83,8 +92,40 @@ async fn main() -> ExitCode {
     }
 }
 
+/// `--help` and `--version` as clap prints them; a usage error as one line (clap's first),
+/// exit status 2.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind::{DisplayHelp, DisplayVersion};
+    if matches!(e.kind(), DisplayHelp | DisplayVersion) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let text = e.render().to_string();
+    let line = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("error");
+    eprintln!("{} (see --help)", line.trim_end());
+    ExitCode::from(2)
+}
+
 /// A CLI failure: one line.
 type CliResult<T = ()> = Result<T, String>;
+
+/// For commands that must not create a store: a `sqlite://` or `sled://` path that does not
+/// exist is an error (opening it would create an empty database and report "no such key").
+fn require_existing(url: &str, what: &str) -> CliResult {
+    let Some((scheme @ ("sqlite" | "sled"), rest)) = url.split_once("://") else {
+        return Ok(());
+    };
+    let path = rest.split_once('?').map_or(rest, |(p, _)| p);
+    if path.is_empty() || path == ":memory:" || std::path::Path::new(path).exists() {
+        return Ok(());
+    }
+    Err(format!(
+        "{what}: no {scheme} database at `{path}` (this command does not create one)"
+    ))
+}
 
 fn store_err(e: Error) -> String {
     e.to_string()
@@ -95,11 +136,19 @@ async fn open_url(url: Option<&str>, what: &str) -> CliResult<DynStore> {
     mcp_kv::open(url).await.map_err(store_err)
 }
 
+/// [`open_url`] for a command that must not create the store ([`require_existing`]).
+async fn open_existing(url: Option<&str>, what: &str) -> CliResult<DynStore> {
+    if let Some(url) = url {
+        require_existing(url, "--url")?;
+    }
+    open_url(url, what).await
+}
+
 async fn run(cli: Cli) -> CliResult {
     let url = cli.url.as_deref();
     match cli.command {
         Command::Get { collection, key } => {
-            let store = open_url(url, "store").await?;
+            let store = open_existing(url, "store").await?;
             let value = store.get(&collection, &key).await.map_err(store_err)?;
             store.close().await.map_err(store_err)?;
             let value = value.ok_or_else(|| "no such key (absent or expired)".to_string())?;
@@ -133,14 +182,14 @@ async fn run(cli: Cli) -> CliResult {
             store.close().await.map_err(store_err)
         }
         Command::Delete { collection, key } => {
-            let store = open_url(url, "store").await?;
+            let store = open_existing(url, "store").await?;
             let removed = store.delete(&collection, &key).await.map_err(store_err)?;
             store.close().await.map_err(store_err)?;
             println!("{}", if removed { "deleted" } else { "not found" });
             Ok(())
         }
         Command::Keys { collection, limit } => {
-            let store = open_url(url, "store").await?;
+            let store = open_existing(url, "store").await?;
             let mut cursor = None;
             let mut printed = 0usize;
             let mut out = std::io::stdout().lock();
@@ -164,7 +213,7 @@ async fn run(cli: Cli) -> CliResult {
             store.close().await.map_err(store_err)
         }
         Command::Collections => {
-            let store = open_url(url, "store").await?;
+            let store = open_existing(url, "store").await?;
             let mut cols = store.collections().await.map_err(store_err)?;
             cols.sort();
             for c in cols {
@@ -173,7 +222,7 @@ async fn run(cli: Cli) -> CliResult {
             store.close().await.map_err(store_err)
         }
         Command::Ttl { collection, key } => {
-            let store = open_url(url, "store").await?;
+            let store = open_existing(url, "store").await?;
             let entry = store
                 .get_entry(&collection, &key)
                 .await
@@ -191,7 +240,7 @@ async fn run(cli: Cli) -> CliResult {
             }
         }
         Command::Stats => {
-            let store = open_url(url, "store").await?;
+            let store = open_existing(url, "store").await?;
             let caps = store.capabilities();
             println!("{caps:#?}");
             let mut cols = store.collections().await.map_err(store_err)?;
@@ -231,6 +280,9 @@ fn parse_ttl(s: &str) -> Result<Duration, String> {
     };
     let d = Duration::try_from_secs_f64(secs).map_err(|_| format!("`{s}` is out of range"))?;
     mcp_kv::rules::check_ttl(Some(d)).map_err(|e| e.to_string())?;
+    if d < Duration::from_millis(1) {
+        return Err(format!("`{s}` is shorter than 1ms, the smallest TTL"));
+    }
     Ok(d)
 }
 
@@ -258,5 +310,7 @@ mod tests {
         assert!(parse_ttl("soon").is_err());
         assert!(parse_ttl("5 weeks").is_err());
         assert!(parse_ttl("200y").is_err());
+        assert!(parse_ttl("0.0001ms").is_err());
+        assert_eq!(parse_ttl("1ms"), Ok(Duration::from_millis(1)));
     }
 }

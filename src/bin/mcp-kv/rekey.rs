@@ -4,7 +4,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mcp_kv::wrappers::encryption::{Encryption, EncryptionConfig, EncryptionKey, Keyring};
 use mcp_kv::KvStore;
 
-use crate::{open_url, store_err, CliResult};
+use crate::{store_err, CliResult};
 
 /// Arguments of `rekey`. Keys are `ID:HEX` (a numeric key id, a colon, 64 hex digits) and are
 /// read from the environment only, never from the command line, and never printed.
@@ -49,7 +49,7 @@ pub async fn run(url: Option<&str>, args: Args) -> CliResult {
                 .map_err(store_err)?;
         }
     }
-    let store = open_url(url, "store").await?;
+    let store = crate::open_existing(url, "store").await?;
     let config = EncryptionConfig::new().allow_legacy_plaintext(args.encrypt_plaintext);
     let enc = Encryption::new(store.clone(), keyring, config);
     let mut collections = store.collections().await.map_err(store_err)?;
