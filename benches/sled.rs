@@ -36,9 +36,9 @@
 //! The `sled get: direct vs spawn_blocking` group is the measurement behind calling sled
 //! directly in the async methods.
 //!
-//! Before the groups, `interleaved …` lines: the periodic writes (on fresh database pairs) and
-//! the reads with the sides taking turns round by round (`support/interleave.rs`), the reads
-//! also against raw sled on our store's own database (see `interleaved_reads`).
+//! Before the groups, `interleaved …` lines: the writes in both settings (on fresh database
+//! pairs) and the reads with the sides taking turns round by round (`support/interleave.rs`),
+//! the reads also against raw sled on our store's own database (see `interleaved_reads`).
 //!
 //! Run: `cargo bench --bench sled --features sled -- --warm-up-time 1 --measurement-time 3`
 
@@ -715,16 +715,29 @@ fn interleaved_reads(rt: &Runtime, f: &Fixture) {
     interleave("sled get_many(100)", BATCHES, ROUNDS, &mut sides);
 }
 
-/// A fresh pair for the interleaved writes: our store (periodic) and raw sled, each on its own
-/// new database holding `keys` with `value` (written only by the pass that takes the pair, so
-/// its fresh values are fresh, and the criterion groups' databases stay as they were).
+/// A fresh pair for the interleaved writes: our store (`Durability::Flush` when `flush`, else
+/// periodic) and raw sled, each on its own new database holding `keys` with `value` (written
+/// only by the pass that takes the pair, so its fresh values are fresh, and the criterion
+/// groups' databases stay as they were).
 fn write_pair(
     rt: &Runtime,
     keys: &[String],
     value: &Bytes,
+    flush: bool,
 ) -> (Arc<dyn KvStore>, sled::Db, [tempfile::TempDir; 2]) {
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let ours: Arc<dyn KvStore> = Arc::new(SledStore::open(dirs[0].path().join("db")).unwrap());
+    let durability = if flush {
+        Durability::Flush
+    } else {
+        Durability::Periodic
+    };
+    let ours: Arc<dyn KvStore> = Arc::new(
+        SledStore::builder()
+            .path(dirs[0].path().join("db"))
+            .durability(durability)
+            .open()
+            .unwrap(),
+    );
     let raw = sled::open(dirs[1].path().join("db")).unwrap();
     for chunk in keys.chunks(BATCH) {
         let entries: Vec<(String, Bytes)> =
@@ -736,44 +749,93 @@ fn write_pair(
             .for_each(|k| batch.insert(k.as_bytes(), &value[..]));
         raw.apply_batch(batch).unwrap();
     }
+    raw.flush().unwrap();
     (ours, raw, dirs)
 }
 
-/// The periodic setting's writes, interleaved as in [`interleaved_reads`]: put, put-with-TTL
-/// and put_many(100), each on a fresh [`write_pair`]. Runs before the fixture opens its four
+/// The writes, interleaved as in [`interleaved_reads`]: put, put-with-TTL and put_many(100),
+/// each on a fresh [`write_pair`], in the periodic setting, then flushed per write (raw sled
+/// calls its blocking `flush` inline after each write, ours awaits its flusher thread, as in
+/// the criterion `(flush)` groups; fewer operations per round there, a flush being ~100×
+/// slower than a periodic write). Runs before the fixture opens its four
 /// databases: with six sled databases open in one process and this write load, sled 0.34 hung
 /// once here (every `sled-io` thread blocked in `IoBufs::write_to_log`, the writer waiting in
 /// `SegmentAccountant::next`; its threadpool is shared by every database of the process).
 fn interleaved_writes(rt: &Runtime) {
-    const ROUNDS: usize = 200;
-    const PUTS: usize = 250;
-    const BATCHES: usize = 10;
     let Workload {
         keys,
         values,
         batches,
         ..
     } = Workload::new(KEYS, TAKE_CHUNK, VALUE_BYTES, BATCH);
-    let (keys, values) = (&keys, &values);
-    for ttl in [None, Some(WRITE_TTL)] {
-        let label = if ttl.is_some() {
-            "sled put-with-TTL (periodic)"
-        } else {
-            "sled put (periodic)"
-        };
-        let (ours, raw, _dirs) = write_pair(rt, keys, &values[0]);
-        // Each side counts its own writes: key `n % KEYS` gets `fresh_value(n)`, never the
-        // bytes it holds.
+    let (keys, values, batches) = (&keys, &values, &batches);
+    for flush in [false, true] {
+        let setting = if flush { "flush" } else { "periodic" };
+        // Rounds of ~10 ms in either setting.
+        let (rounds, puts, put_batches) = if flush { (60, 20, 3) } else { (200, 250, 10) };
+        for ttl in [None, Some(WRITE_TTL)] {
+            let what = if ttl.is_some() { "put-with-TTL" } else { "put" };
+            let (ours, raw, _dirs) = write_pair(rt, keys, &values[0], flush);
+            // Each side counts its own writes: key `n % KEYS` gets `fresh_value(n)`, never the
+            // bytes it holds.
+            let (mut i, mut j) = (0, 0);
+            let mut sides: [Contender<'_>; 2] = [
+                (
+                    "mcp-kv",
+                    Box::new(|| {
+                        timed(rt, async {
+                            for _ in 0..puts {
+                                i += 1;
+                                let value = values[fresh_value(i)].clone();
+                                ours.put(COLL, &keys[i % KEYS], value, ttl).await.unwrap();
+                            }
+                        })
+                    }),
+                ),
+                (
+                    "raw sled",
+                    Box::new(|| {
+                        timed(rt, async {
+                            for _ in 0..puts {
+                                j += 1;
+                                let (key, value) =
+                                    (keys[j % KEYS].as_bytes(), &values[fresh_value(j)]);
+                                match ttl {
+                                    Some(ttl) => raw.insert(key, with_header(value, ttl)),
+                                    None => raw.insert(key, &value[..]),
+                                }
+                                .unwrap();
+                                if flush {
+                                    raw.flush().unwrap();
+                                }
+                            }
+                        })
+                    }),
+                ),
+            ];
+            interleave(
+                &format!("sled {what} ({setting})"),
+                puts,
+                rounds,
+                &mut sides,
+            );
+        }
+        let (ours, raw, _dirs) = write_pair(rt, keys, &values[0], flush);
+        // Batch `n % 100` gets value `1 + (n / 100) % 3`, as in the criterion group.
         let (mut i, mut j) = (0, 0);
         let mut sides: [Contender<'_>; 2] = [
             (
                 "mcp-kv",
                 Box::new(|| {
                     timed(rt, async {
-                        for _ in 0..PUTS {
+                        for _ in 0..put_batches {
                             i += 1;
-                            let value = values[fresh_value(i)].clone();
-                            ours.put(COLL, &keys[i % KEYS], value, ttl).await.unwrap();
+                            let value = &values[1 + (i / batches.len()) % 3];
+                            let entries = batches[i % batches.len()]
+                                .iter()
+                                .map(|k| (k.clone(), value.clone()))
+                                .collect();
+                            ours.put_many(COLL, entries, None).await.unwrap();
                         }
                     })
                 }),
@@ -782,60 +844,25 @@ fn interleaved_writes(rt: &Runtime) {
                 "raw sled",
                 Box::new(|| {
                     timed(rt, async {
-                        for _ in 0..PUTS {
+                        for _ in 0..put_batches {
                             j += 1;
-                            let (key, value) = (keys[j % KEYS].as_bytes(), &values[fresh_value(j)]);
-                            match ttl {
-                                Some(ttl) => raw.insert(key, with_header(value, ttl)),
-                                None => raw.insert(key, &value[..]),
+                            let value = &values[1 + (j / batches.len()) % 3];
+                            let mut b = sled::Batch::default();
+                            for k in &batches[j % batches.len()] {
+                                b.insert(k.as_bytes(), &value[..]);
                             }
-                            .unwrap();
+                            raw.apply_batch(b).unwrap();
+                            if flush {
+                                raw.flush().unwrap();
+                            }
                         }
                     })
                 }),
             ),
         ];
-        interleave(label, PUTS, ROUNDS, &mut sides);
+        let label = format!("sled put_many(100) ({setting})");
+        interleave(&label, put_batches, rounds, &mut sides);
     }
-    let batches = &batches;
-    let (ours, raw, _dirs) = write_pair(rt, keys, &values[0]);
-    // Batch `n % 100` gets value `1 + (n / 100) % 3`, as in the criterion group.
-    let (mut i, mut j) = (0, 0);
-    let mut sides: [Contender<'_>; 2] = [
-        (
-            "mcp-kv",
-            Box::new(|| {
-                timed(rt, async {
-                    for _ in 0..BATCHES {
-                        i += 1;
-                        let value = &values[1 + (i / batches.len()) % 3];
-                        let entries = batches[i % batches.len()]
-                            .iter()
-                            .map(|k| (k.clone(), value.clone()))
-                            .collect();
-                        ours.put_many(COLL, entries, None).await.unwrap();
-                    }
-                })
-            }),
-        ),
-        (
-            "raw sled",
-            Box::new(|| {
-                timed(rt, async {
-                    for _ in 0..BATCHES {
-                        j += 1;
-                        let value = &values[1 + (j / batches.len()) % 3];
-                        let mut b = sled::Batch::default();
-                        for k in &batches[j % batches.len()] {
-                            b.insert(k.as_bytes(), &value[..]);
-                        }
-                        raw.apply_batch(b).unwrap();
-                    }
-                })
-            }),
-        ),
-    ];
-    interleave("sled put_many(100) (periodic)", BATCHES, ROUNDS, &mut sides);
 }
 
 fn benches(c: &mut Criterion) {

@@ -13,8 +13,8 @@
 //! cores (at least one) poll at a time, the others await at once. Spinning callers on every
 //! core would leave the threads that do the work (and that they wait for) no core to run on
 //! until the scheduler preempts a spinner: measured on the project's 2-core VM, two tasks each
-//! polling up to 1 ms for a sled flush made a flushed 2-task mix 3× slower. (The SQLite store's
-//! callers poll up to 500 µs; the sled flusher's 50 µs.)
+//! polling up to 1 ms for a sled flush made a flushed 2-task mix 3× slower (before this cap).
+//! The SQLite store's and the sled flusher's callers poll up to [`DEFAULT_ANSWER_SPIN`].
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, TryRecvError};
@@ -23,8 +23,14 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-/// The spin the backends use unless configured otherwise.
+/// How long a worker thread polls for its next job before it sleeps, unless configured
+/// otherwise.
 pub const DEFAULT_SPIN: Duration = Duration::from_micros(50);
+
+/// How long a caller polls for its answer before it sleeps, unless configured otherwise: long
+/// enough for a job that takes ~100 µs (an fsync, a batch) to be picked up when it lands, not
+/// a wake-up later.
+pub const DEFAULT_ANSWER_SPIN: Duration = Duration::from_micros(500);
 
 /// The next message of `receiver`, polled for up to `spin` with the thread kept awake.
 /// `Err(TryRecvError::Empty)` when the spin ran out (the caller then blocks as it sees fit),

@@ -18,6 +18,11 @@ pub const DEFAULT_TABLE: &str = "mcp_kv";
 /// otherwise.
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The longest busy timeout SQLite takes: it counts the wait in an `int` of milliseconds
+/// (`i32::MAX` ms, about 24.8 days). [`SqliteStoreBuilder::build`] refuses a longer one with
+/// [`ErrorKind::Config`].
+pub const MAX_BUSY_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
+
 /// Read connections opened for a file database unless [`SqliteStoreBuilder::readers`] says
 /// otherwise.
 pub const DEFAULT_READERS: usize = 2;
@@ -28,7 +33,7 @@ pub const DEFAULT_IDLE_SPIN: Duration = mcp_kv_core::handoff::DEFAULT_SPIN;
 
 /// How long a caller keeps polling for its answer before it sleeps (see
 /// [`SqliteStoreBuilder::answer_spin`]).
-pub const DEFAULT_ANSWER_SPIN: Duration = Duration::from_micros(500);
+pub const DEFAULT_ANSWER_SPIN: Duration = mcp_kv_core::handoff::DEFAULT_ANSWER_SPIN;
 
 /// How durable a committed write is: SQLite's `PRAGMA synchronous` in WAL mode.
 ///
@@ -154,7 +159,11 @@ impl SqliteStoreBuilder {
         Self::default()
     }
 
-    /// Stores entries in the file at `path` (created when missing).
+    /// Stores entries in the file at `path` (created when missing; its directory must exist).
+    ///
+    /// `build` refuses with [`ErrorKind::Config`] an empty path, `":memory:"` (SQLite's name for
+    /// an in-memory database: use [`memory`](Self::memory)), a path that is a directory and a
+    /// path whose directory does not exist.
     pub fn path(mut self, path: impl AsRef<Path>) -> Self {
         self.config.location = Location::File(path.as_ref().to_path_buf());
         self
@@ -180,14 +189,17 @@ impl SqliteStoreBuilder {
     }
 
     /// How long a statement waits for another process's lock (default
-    /// [`DEFAULT_BUSY_TIMEOUT`]).
+    /// [`DEFAULT_BUSY_TIMEOUT`]), in whole milliseconds (SQLite drops the rest; below 1 ms it
+    /// does not wait at all). At most [`MAX_BUSY_TIMEOUT`]: `build` refuses a longer one.
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
         self.config.busy_timeout = timeout;
         self
     }
 
     /// Runs a sweep (one `DELETE … WHERE expires_at < now`) on the writer thread every
-    /// `interval`, until [`close`](mcp_kv_core::KvStore::close). Off by default.
+    /// `interval`, until [`close`](mcp_kv_core::KvStore::close). Off by default. An interval
+    /// so long that the next sweep falls past what [`Instant`](std::time::Instant) can represent
+    /// (e.g. `Duration::MAX`) is valid: that sweep never comes.
     pub fn sweep_interval(mut self, interval: Duration) -> Self {
         self.config.sweep_interval = Some(interval);
         self
@@ -246,6 +258,17 @@ impl SqliteStoreBuilder {
         if self.config.sweep_interval == Some(Duration::ZERO) {
             return Err(Error::new(ErrorKind::Config, "sweep interval is zero"));
         }
+        // rusqlite panics ("too big") on a timeout whose milliseconds do not fit SQLite's `int`.
+        if self.config.busy_timeout.as_millis() > MAX_BUSY_TIMEOUT.as_millis() {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "busy timeout is longer than SQLite takes (at most 2147483647 ms, i32::MAX \
+                 milliseconds, about 24.8 days)",
+            ));
+        }
+        if let Location::File(path) = &self.config.location {
+            validate_path_name(path)?;
+        }
         Ok(self.config)
     }
 
@@ -255,6 +278,51 @@ impl SqliteStoreBuilder {
     /// holds the write lock); call it at startup, or inside `spawn_blocking`.
     pub fn build(self) -> Result<SqliteStore> {
         SqliteStore::from_config(self.config()?)
+    }
+}
+
+/// Refuses file paths SQLite would not open as a file: the empty path (a private temporary
+/// database) and `:memory:` (a private in-memory database), neither of which can run in WAL
+/// mode — SQLite's refusal then read "the file system does not support SQLite's WAL mode".
+fn validate_path_name(path: &Path) -> Result<()> {
+    let bad = |why: &'static str| Err(Error::new(ErrorKind::Config, why));
+    if path.as_os_str().is_empty() {
+        return bad("the database path is empty (for an in-memory store use \
+                    SqliteStoreBuilder::memory() or SqliteStore::memory())");
+    }
+    if path.as_os_str() == ":memory:" {
+        return bad("\":memory:\" is not a file path: for an in-memory store use \
+                    SqliteStoreBuilder::memory() or SqliteStore::memory()");
+    }
+    Ok(())
+}
+
+/// Checks, just before opening, what SQLite would report only as a `CANTOPEN` that looks
+/// temporary (`Unavailable`): a path that is a directory, or whose directory does not exist or
+/// is not a directory. These are configuration errors, and retrying cannot fix them. Other
+/// failures (permissions, too many open files) are left to SQLite's own error.
+pub(crate) fn check_file_path(path: &Path) -> Result<()> {
+    let bad = |why: String| Err(Error::new(ErrorKind::Config, why));
+    if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+        return bad(format!(
+            "the database path {} is a directory, not a file",
+            path.display()
+        ));
+    }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => return Ok(()), // the current directory
+    };
+    match std::fs::metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bad(format!(
+            "the directory {} of the database file does not exist (SQLite does not create it)",
+            dir.display()
+        )),
+        Ok(m) if !m.is_dir() => bad(format!(
+            "{} is not a directory, so it cannot hold the database file",
+            dir.display()
+        )),
+        _ => Ok(()),
     }
 }
 
