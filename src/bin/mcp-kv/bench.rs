@@ -39,7 +39,7 @@ impl Row {
                 .unwrap_or_default()
         };
         let secs = self.elapsed.as_secs_f64().max(1e-9);
-        println!(
+        outln!(
             "{:<18} {:>9} {:>12.0} {:>12.0} {:>10.1} {:>10.1}",
             self.name,
             self.ops,
@@ -105,9 +105,26 @@ pub async fn run(url: Option<&str>, args: Args) -> CliResult {
         let _ = store.clear(&coll).await;
     }
     let rows = result.map_err(store_err)?;
-    println!(
+    let scheme = url
+        .and_then(|u| u.split_once("://"))
+        .map_or("?", |(s, _)| s);
+    outln!(
+        "{scheme}:// store, {} B values, {n} single-key operations per workload, one task{}",
+        args.value_size,
+        if cfg!(debug_assertions) {
+            " (a debug build: build with --release for real figures)"
+        } else {
+            ""
+        }
+    );
+    outln!(
         "{:<18} {:>9} {:>12} {:>12} {:>10} {:>10}",
-        "workload", "ops", "ops/s", "keys/s", "p50 µs", "p99 µs"
+        "workload",
+        "ops",
+        "ops/s",
+        "keys/s",
+        "p50 µs",
+        "p99 µs"
     );
     for r in &rows {
         r.print();

@@ -11,6 +11,17 @@
 //! passwords stay out of shell history; they are never printed. Errors are one line on stderr
 //! and a non-zero exit status.
 
+/// `println!` that ends the process quietly (status 0) when stdout was closed early
+/// (`mcp-kv keys c | head`) instead of panicking, and fails in one line on any other write
+/// error.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let written = writeln!(std::io::stdout().lock(), $($arg)*);
+        $crate::stdout_written(written)
+    }};
+}
+
 mod bench;
 mod migrate;
 mod rekey;
@@ -109,6 +120,19 @@ fn usage_error(e: &clap::Error) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// See [`outln!`]: a closed stdout ends the process quietly; another write error ends it
+/// with one line.
+fn stdout_written(written: std::io::Result<()>) {
+    match written {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => {
+            eprintln!("error: writing to stdout: {e}");
+            std::process::exit(1)
+        }
+    }
+}
+
 /// A CLI failure: one line.
 type CliResult<T = ()> = Result<T, String>;
 
@@ -153,9 +177,9 @@ async fn run(cli: Cli) -> CliResult {
             store.close().await.map_err(store_err)?;
             let value = value.ok_or_else(|| "no such key (absent or expired)".to_string())?;
             let mut out = std::io::stdout().lock();
-            out.write_all(&value).map_err(|e| e.to_string())?;
+            stdout_written(out.write_all(&value));
             if std::io::IsTerminal::is_terminal(&out) {
-                writeln!(out).map_err(|e| e.to_string())?;
+                stdout_written(writeln!(out));
             }
             Ok(())
         }
@@ -185,7 +209,7 @@ async fn run(cli: Cli) -> CliResult {
             let store = open_existing(url, "store").await?;
             let removed = store.delete(&collection, &key).await.map_err(store_err)?;
             store.close().await.map_err(store_err)?;
-            println!("{}", if removed { "deleted" } else { "not found" });
+            outln!("{}", if removed { "deleted" } else { "not found" });
             Ok(())
         }
         Command::Keys { collection, limit } => {
@@ -202,7 +226,7 @@ async fn run(cli: Cli) -> CliResult {
                     if limit.is_some_and(|l| printed >= l) {
                         break 'pages;
                     }
-                    writeln!(out, "{k}").map_err(|e| e.to_string())?;
+                    stdout_written(writeln!(out, "{k}"));
                     printed += 1;
                 }
                 match page.next {
@@ -217,7 +241,7 @@ async fn run(cli: Cli) -> CliResult {
             let mut cols = store.collections().await.map_err(store_err)?;
             cols.sort();
             for c in cols {
-                println!("{c}");
+                outln!("{c}");
             }
             store.close().await.map_err(store_err)
         }
@@ -232,8 +256,8 @@ async fn run(cli: Cli) -> CliResult {
                 None => Err("no such key (absent or expired)".to_string()),
                 Some(e) => {
                     match e.ttl {
-                        None => println!("no expiry"),
-                        Some(t) => println!("{}", format_duration(t)),
+                        None => outln!("no expiry"),
+                        Some(t) => outln!("{}", format_duration(t)),
                     }
                     Ok(())
                 }
@@ -241,16 +265,15 @@ async fn run(cli: Cli) -> CliResult {
         }
         Command::Stats => {
             let store = open_existing(url, "store").await?;
-            let caps = store.capabilities();
-            println!("{caps:#?}");
+            print_capabilities(&store.capabilities());
             let mut cols = store.collections().await.map_err(store_err)?;
             cols.sort();
-            println!("{:<40} {:>12}", "collection", "live keys");
+            outln!("{:<40} {:>12}", "collection", "live keys");
             for c in cols {
                 let n = migrate::count_keys(store.as_ref(), &c)
                     .await
                     .map_err(store_err)?;
-                println!("{c:<40} {n:>12}");
+                outln!("{c:<40} {n:>12}");
             }
             store.close().await.map_err(store_err)
         }
@@ -258,6 +281,41 @@ async fn run(cli: Cli) -> CliResult {
         Command::Rekey(args) => rekey::run(url, args).await,
         Command::Bench(args) => bench::run(url, args).await,
     }
+}
+
+/// The capabilities as `name: value` lines (`unlimited` for no limit).
+fn print_capabilities(c: &mcp_kv::Capabilities) {
+    let limit = |n: usize| match n {
+        usize::MAX => "unlimited".to_string(),
+        n => n.to_string(),
+    };
+    let flags = [
+        ("native ttl", c.native_ttl),
+        ("put_if_absent", c.put_if_absent),
+        ("take", c.take),
+        ("compare_and_swap", c.compare_and_swap),
+        ("touch", c.touch),
+        ("enumerate", c.enumerate),
+        ("persistent", c.persistent),
+        ("distributed", c.distributed),
+    ];
+    for (name, on) in flags {
+        outln!("{name:<28} {}", if on { "yes" } else { "no" });
+    }
+    let limits = [
+        ("max collection bytes", c.max_collection_bytes),
+        ("max key bytes", c.max_key_bytes),
+        ("max value bytes", c.max_value_bytes),
+        ("max batch", c.max_batch),
+        (
+            "max entries per collection",
+            c.max_entries_per_collection.unwrap_or(usize::MAX),
+        ),
+    ];
+    for (name, n) in limits {
+        outln!("{name:<28} {}", limit(n));
+    }
+    outln!();
 }
 
 /// Parses `1500ms`, `30s`, `5m`, `2h`, `7d` or plain (fractional) seconds.

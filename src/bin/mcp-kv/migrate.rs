@@ -271,26 +271,32 @@ pub async fn run(args: Args) -> CliResult {
     for c in &collections {
         verified.push(verify(from.as_ref(), to.as_ref(), c, args.batch).await?);
     }
-    println!(
+    outln!(
         "{:<40} {:>10} {:>10} {:>10} {:>10} {:>10}",
-        "collection", "copied", "with ttl", "expired*", "verified", "recopied"
+        "collection",
+        "copied",
+        "with ttl",
+        "expired*",
+        "verified",
+        "recopied"
     );
     for (c, v) in collections.iter().zip(&verified) {
         let copied = state.copied.get(c).copied().unwrap_or(0);
         let ttl = state.copied_with_ttl.get(c).copied().unwrap_or(0);
         let expired = state.expired.get(c).copied().unwrap_or(0) + v.expired;
-        println!(
+        outln!(
             "{c:<40} {copied:>10} {ttl:>10} {expired:>10} {:>10} {:>10}",
-            v.verified, v.recopied
+            v.verified,
+            v.recopied
         );
     }
-    println!(
+    outln!(
         "* expired at the source during the migration: reported, not lost. Every entry live at \
          the source is at the destination with its value (verified, or recopied)."
     );
     let recopied: u64 = verified.iter().map(|v| v.recopied).sum();
     if recopied > 0 {
-        println!(
+        outln!(
             "note: {recopied} entries were missing or different at the destination after the \
              copy (writes an interrupted run's destination had not made durable, or changes at \
              the source meanwhile) and were copied again"
@@ -303,7 +309,7 @@ pub async fn run(args: Args) -> CliResult {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(format!("removing {}: {e}", args.state.display())),
     }
-    println!("migration complete");
+    outln!("migration complete");
     Ok(())
 }
 

@@ -73,7 +73,7 @@ pub async fn run(url: Option<&str>, args: Args) -> CliResult {
         bar.inc(1);
     }
     bar.finish_and_clear();
-    println!(
+    outln!(
         "scanned {scanned}, re-encrypted {rekeyed}, encrypted plaintext {plain}, \
          already current {current}, undecryptable {failed}, too large to encrypt {too_large}"
     );
