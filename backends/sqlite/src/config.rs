@@ -285,16 +285,19 @@ impl SqliteStoreBuilder {
 /// database) and `:memory:` (a private in-memory database), neither of which can run in WAL
 /// mode — SQLite's refusal then read "the file system does not support SQLite's WAL mode".
 fn validate_path_name(path: &Path) -> Result<()> {
-    let bad = |why: &'static str| Err(Error::new(ErrorKind::Config, why));
-    if path.as_os_str().is_empty() {
-        return bad("the database path is empty (for an in-memory store use \
-                    SqliteStoreBuilder::memory() or SqliteStore::memory())");
-    }
-    if path.as_os_str() == ":memory:" {
-        return bad("\":memory:\" is not a file path: for an in-memory store use \
-                    SqliteStoreBuilder::memory() or SqliteStore::memory()");
-    }
-    Ok(())
+    const USE_MEMORY: &str = "for an in-memory store use SqliteStoreBuilder::memory() or \
+                              SqliteStore::memory()";
+    let why = if path.as_os_str().is_empty() {
+        "the database path is empty"
+    } else if path.as_os_str() == ":memory:" {
+        "\":memory:\" is not a file path"
+    } else {
+        return Ok(());
+    };
+    Err(Error::new(
+        ErrorKind::Config,
+        format!("{why}: {USE_MEMORY}"),
+    ))
 }
 
 /// Checks, just before opening, what SQLite would report only as a `CANTOPEN` that looks
@@ -391,6 +394,14 @@ mod tests {
             .config()
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config);
+        for bad in [
+            SqliteStoreBuilder::new().busy_timeout(MAX_BUSY_TIMEOUT + Duration::from_millis(1)),
+            SqliteStoreBuilder::new().path(""),
+            SqliteStoreBuilder::new().path(":memory:"),
+        ] {
+            let err = bad.config().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+        }
         let cfg = SqliteStoreBuilder::new()
             .path("/tmp/x.db")
             .durability(Durability::Full)

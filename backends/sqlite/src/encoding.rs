@@ -9,7 +9,8 @@
 //!
 //! A row whose `value` is not a BLOB, whose `expires_at` is neither NULL nor a non-negative
 //! integer, or whose names are not UTF-8 was not written by this crate: reading it is
-//! [`ErrorKind::Corrupted`] for that key, never a panic.
+//! [`ErrorKind::Corrupted`], never a panic — for that key, or for a bad name the listing
+//! (`keys`, `collections`) that reaches it (see the crate docs for repairing those).
 
 use bytes::Bytes;
 use rusqlite::types::ValueRef;

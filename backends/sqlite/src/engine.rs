@@ -256,7 +256,11 @@ fn worker_loop(
     sweep: Option<Sweep>,
     spin: Duration,
 ) {
-    let mut next_sweep = sweep.as_ref().map(|s| Instant::now() + s.every);
+    // A sweep due past the end of what `Instant` can represent never comes (`checked_add`: an
+    // interval such as `Duration::MAX` must not panic the writer thread).
+    let mut next_sweep = sweep
+        .as_ref()
+        .and_then(|s| Instant::now().checked_add(s.every));
     loop {
         let polled = match handoff::poll_job(&receiver, spin) {
             Ok(msg) => Some(msg),
@@ -295,7 +299,7 @@ fn worker_loop(
         if let (Some(at), Some(s)) = (next_sweep, &sweep) {
             if Instant::now() >= at {
                 run_sweep(&conn, &s.sql, &s.clock);
-                next_sweep = Some(Instant::now() + s.every);
+                next_sweep = Instant::now().checked_add(s.every);
             }
         }
     }

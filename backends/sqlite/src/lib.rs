@@ -83,17 +83,38 @@
 //! - `mcp_kv_schema` records each table's schema version ([`SCHEMA_VERSION`]). Opening runs
 //!   the missing forward migrations in one immediate transaction; a table at a newer version, or
 //!   a table of that name that this crate did not create, is refused with
-//!   [`ErrorKind::Config`](mcp_kv_core::ErrorKind::Config). Several stores (tables) may share
-//!   one file.
+//!   [`ErrorKind::Config`](mcp_kv_core::ErrorKind::Config).
+//! - Several stores (tables) may share one file, within SQLite's naming rules: names are
+//!   case-insensitive, and each table's expiry index, named `<table>_expires_at`, lives in the
+//!   same namespace as the tables. So two tables whose names differ only in case (`kv`, `Kv`),
+//!   or where one is the other's name followed by `_expires_at` (`a`, `a_expires_at`), cannot
+//!   share a file: whichever is opened second is refused with `Config` (the first stays
+//!   intact).
 //! - New files get 8 KiB pages: a `WITHOUT ROWID` row lives inside the b-tree, and with
 //!   SQLite's default 4 KiB pages any row above ~1000 bytes spills to an overflow page of its
 //!   own (a 1 KiB value then cost a whole extra page: 2.5× the file size and 3–7× slower
 //!   reads in our measurement). With 8 KiB pages rows up to ~2 KiB stay inline. Each
 //!   connection keeps an 8 MiB page cache.
-//! - Rows that this crate did not write — a value that is not a BLOB, an expiry that is not a
-//!   non-negative integer, a name that is not UTF-8 — read as
-//!   [`ErrorKind::Corrupted`](mcp_kv_core::ErrorKind::Corrupted) for that key; conditional
-//!   writes leave them untouched and report the same; `put` and `delete` repair them.
+//! - Rows that this crate did not write (changed behind the store's back) never panic:
+//!   - a value that is not a BLOB, or an expiry that is not a non-negative integer, reads as
+//!     [`ErrorKind::Corrupted`](mcp_kv_core::ErrorKind::Corrupted) for that key only;
+//!     conditional writes leave the row untouched and report the same; `put` and `delete`
+//!     repair it;
+//!   - a *name* that is not UTF-8 TEXT (a BLOB, a number, TEXT with invalid UTF-8) cannot be
+//!     addressed through the API: names are `&str`, bound as TEXT, and never match it. A bad
+//!     key makes `keys()` of its collection fail with `Corrupted` on every page that reaches
+//!     it (the cursor cannot step past it; a BLOB sorts after all TEXT, so only the end of the
+//!     listing), and `clear` of its collection removes it with the rest. A bad collection name
+//!     makes `collections()` fail with `Corrupted`, and no call removes it: delete such rows
+//!     with SQL, e.g. `DELETE FROM "mcp_kv" WHERE typeof(collection) <> 'text' OR typeof(key)
+//!     <> 'text'`, and for TEXT that is not UTF-8 match its bytes:
+//!     `… WHERE CAST(collection AS BLOB) = X'…'` (find them with
+//!     `SELECT hex(collection), hex(key) FROM "mcp_kv"`).
+//! - Damage to the file itself is detected only as far as SQLite checks it: it checks the
+//!   structure of its pages, not the bytes of the values in them (no checksums). Measured
+//!   (`tests/corruption.rs`): pages overwritten with garbage fail the open, or are `Corrupted`
+//!   for the keys and listings that reach them; a byte changed inside a stored value reads
+//!   back as a different value, without an error.
 //!
 //! ## Atomic operations
 //!
@@ -218,7 +239,7 @@ mod store;
 
 pub use config::{
     Durability, Location, SqliteConfig, SqliteStoreBuilder, DEFAULT_ANSWER_SPIN,
-    DEFAULT_BUSY_TIMEOUT, DEFAULT_IDLE_SPIN, DEFAULT_READERS, DEFAULT_TABLE,
+    DEFAULT_BUSY_TIMEOUT, DEFAULT_IDLE_SPIN, DEFAULT_READERS, DEFAULT_TABLE, MAX_BUSY_TIMEOUT,
 };
 pub use schema::SCHEMA_VERSION;
 pub use store::SqliteStore;

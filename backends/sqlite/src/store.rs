@@ -83,6 +83,8 @@ impl SqliteStore {
                 (conn, None)
             }
             Location::File(path) => {
+                crate::config::check_file_path(path)
+                    .map_err(|e| e.with_operation(Operation::Open).with_backend(BACKEND))?;
                 let conn = Connection::open(path).map_err(open_err)?;
                 (conn, Some(path.as_path()))
             }

@@ -147,3 +147,112 @@ async fn a_damaged_file_is_corrupted_not_a_panic() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_with_bad_names_break_listings_until_removed() {
+    // What the crate docs promise about names written behind the store's back (a BLOB, or TEXT
+    // that is not UTF-8): which calls fail, which calls remove them, and the SQL that does.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kv.db");
+    let store = SqliteStore::open(&path).unwrap();
+    for k in ["a", "b", "c"] {
+        store.put("good", k, b("v"), None).await.unwrap();
+    }
+    store.put("other", "k", b("v"), None).await.unwrap();
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let t = DEFAULT_TABLE;
+    let insert = |c: &str, k: &str| {
+        raw.execute(
+            &format!("INSERT INTO {t} VALUES ({c}, {k}, X'00', NULL)"),
+            [],
+        )
+        .unwrap()
+    };
+
+    // A bad key in a well-formed collection: every page of `keys()` that reaches it fails
+    // (a BLOB sorts after all TEXT, so the last one), the collection itself stays listed.
+    insert("'good'", "X'FF'");
+    assert_eq!(
+        store.keys("good", None, 2).await.unwrap().keys,
+        vec!["a", "b"]
+    );
+    corrupted(
+        store.keys("good", None, 3).await,
+        "keys reaching a BLOB key",
+    );
+    let page = store.keys("good", None, 2).await.unwrap();
+    corrupted(
+        store.keys("good", page.next, 2).await,
+        "the next page reaching a BLOB key",
+    );
+    assert_eq!(
+        store.collections().await.unwrap(),
+        vec!["good".to_string(), "other".to_string()]
+    );
+    // No `delete` can name it (names are &str, bound as TEXT); `clear` of its collection
+    // removes it with the rest.
+    assert_eq!(store.clear("good").await.unwrap(), 4);
+    assert!(store.keys("good", None, 10).await.unwrap().keys.is_empty());
+
+    // A bad collection name: `collections()` fails, and nothing in the API removes the row.
+    insert("X'FF'", "'k'");
+    insert("CAST(X'FF61' AS TEXT)", "'k'");
+    corrupted(store.collections().await, "collections over a bad name");
+    assert_eq!(store.keys("other", None, 10).await.unwrap().keys, vec!["k"]);
+    // The SQL of the crate docs repairs it.
+    let removed = raw
+        .execute(
+            &format!("DELETE FROM {t} WHERE typeof(collection) <> 'text' OR typeof(key) <> 'text'"),
+            [],
+        )
+        .unwrap();
+    assert_eq!(removed, 1);
+    let removed = raw
+        .execute(
+            &format!("DELETE FROM {t} WHERE CAST(collection AS BLOB) = X'FF61'"),
+            [],
+        )
+        .unwrap();
+    assert_eq!(removed, 1);
+    assert_eq!(
+        store.collections().await.unwrap(),
+        vec!["other".to_string()]
+    );
+    store.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_byte_inside_a_value_reads_back_changed() {
+    // A limitation the crate docs state: SQLite checks the structure of its pages, not the
+    // bytes of the values in them. A byte flipped inside every stored value, in the file of a
+    // closed store, reads back as a different value without any error.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kv.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let entries = (0..200)
+        .map(|i| (format!("k{i:03}"), Bytes::from(vec![7u8; 100])))
+        .collect();
+    store.put_many("c", entries, None).await.unwrap();
+    store.close().await.unwrap();
+    drop(store);
+
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mut i = 0;
+    while i + 100 <= bytes.len() {
+        if bytes[i..i + 100].iter().all(|&b| b == 7) {
+            bytes[i + 50] = 8;
+            i += 100;
+        } else {
+            i += 1;
+        }
+    }
+    std::fs::write(&path, &bytes).unwrap();
+
+    let store = SqliteStore::open(&path).unwrap();
+    for i in 0..200 {
+        let v = store.get("c", &format!("k{i:03}")).await.unwrap().unwrap();
+        assert_eq!(v.len(), 100);
+        assert_eq!(v[50], 8, "SQLite noticed the change: update the crate docs");
+    }
+    store.close().await.unwrap();
+}

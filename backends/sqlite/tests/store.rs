@@ -318,3 +318,108 @@ async fn statements_use_the_indexes() {
         "keys: {keys}"
     );
 }
+
+#[tokio::test]
+async fn a_sweep_interval_past_the_end_of_time_never_sweeps_and_never_panics() {
+    // `Instant::now() + Duration::MAX` overflows: the writer thread used to panic on it, and
+    // every later write failed with "the store is closed".
+    let dir = tempfile::tempdir().unwrap();
+    let stores = [
+        SqliteStore::builder()
+            .path(dir.path().join("kv.db"))
+            .sweep_interval(Duration::MAX)
+            .build()
+            .unwrap(),
+        SqliteStore::builder()
+            .sweep_interval(Duration::MAX)
+            .build()
+            .unwrap(),
+    ];
+    for store in stores {
+        store.put("c", "k", b("v"), None).await.unwrap();
+        assert_eq!(store.take("c", "k").await.unwrap(), Some(b("v")));
+        store.put("c", "k", b("w"), None).await.unwrap();
+        assert_eq!(store.get("c", "k").await.unwrap(), Some(b("w")));
+        store.close().await.unwrap();
+    }
+}
+
+#[test]
+fn a_busy_timeout_sqlite_cannot_take_is_a_config_error() {
+    // SQLite takes the busy timeout as an `int` of milliseconds; rusqlite panics beyond it.
+    let limit = Duration::from_millis(i32::MAX as u64);
+    let dir = tempfile::tempdir().unwrap();
+    for too_long in [
+        Duration::from_secs(30 * 86_400),
+        limit + Duration::from_millis(1),
+        Duration::MAX,
+    ] {
+        for builder in [
+            SqliteStore::builder().path(dir.path().join("kv.db")),
+            SqliteStore::builder().memory(),
+        ] {
+            let e = builder.busy_timeout(too_long).build().unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config, "{too_long:?}: {e}");
+            assert!(e.to_string().contains("2147483647 ms"), "{e}");
+        }
+    }
+    // The limit itself (sub-millisecond parts are dropped, as SQLite counts whole ms) is fine.
+    for ok in [limit, limit + Duration::from_micros(999)] {
+        let store = SqliteStore::builder()
+            .path(dir.path().join("kv.db"))
+            .busy_timeout(ok)
+            .build()
+            .unwrap();
+        drop(store);
+    }
+}
+
+#[test]
+fn paths_that_cannot_be_a_database_file_are_config_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let config_error = |path: &std::path::Path, says: &str| {
+        let e = SqliteStore::open(path).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config, "{path:?}: {e}");
+        assert!(!e.is_temporary(), "{path:?}: retrying cannot help: {e}");
+        assert!(e.to_string().contains(says), "{path:?}: {e}");
+    };
+    // A directory: SQLite's CANTOPEN used to come back as a temporary `Unavailable`.
+    config_error(dir.path(), "is a directory");
+    // Its directory does not exist (SQLite does not create it).
+    config_error(&dir.path().join("missing").join("kv.db"), "does not exist");
+    // An empty path (SQLite would open a private temporary database).
+    config_error(std::path::Path::new(""), "empty");
+    // `:memory:` as a file path: the in-memory mode is its own builder method.
+    config_error(
+        std::path::Path::new(":memory:"),
+        "SqliteStoreBuilder::memory",
+    );
+    // None of them created anything.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[tokio::test]
+async fn tables_sharing_a_file_must_differ_beyond_case_and_the_index_suffix() {
+    // SQLite names are case-insensitive, and each table's expiry index is named
+    // `<table>_expires_at` in the same namespace as the tables: the crate docs state this rule.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kv.db");
+    let open = |table: &str| SqliteStore::builder().path(&path).table(table).build();
+    for (first, second) in [("kv", "Kv"), ("a", "a_expires_at"), ("b_expires_at", "b")] {
+        let store = open(first).unwrap();
+        store.put("c", "k", b("v"), None).await.unwrap();
+        let e = open(second).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config, "{first} then {second}: {e}");
+        // The first table is untouched, and still opens.
+        store.close().await.unwrap();
+        let store = open(first).unwrap();
+        assert_eq!(store.get("c", "k").await.unwrap(), Some(b("v")));
+        store.close().await.unwrap();
+    }
+    // Any other pair shares the file.
+    let (x, y) = (open("a_expires").unwrap(), open("kv_2").unwrap());
+    x.put("c", "k", b("x"), None).await.unwrap();
+    y.put("c", "k", b("y"), None).await.unwrap();
+    assert_eq!(x.get("c", "k").await.unwrap(), Some(b("x")));
+    assert_eq!(y.get("c", "k").await.unwrap(), Some(b("y")));
+}
