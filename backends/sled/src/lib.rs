@@ -59,9 +59,28 @@
 //! - **value** = `0x01 (format version) ‖ tag ‖ [expires_at: u64 BE epoch ms] ‖ bytes` — tag
 //!   `0x00` for no expiry (2-byte header), `0x01` with expiry (10-byte header). An entry is live
 //!   while `now <= expires_at`.
-//! - Stored bytes that do not decode are [`ErrorKind::Corrupted`](mcp_kv_core::ErrorKind) for
-//!   that key only; other keys stay readable. `keys()` still lists such a key (so the damage is
-//!   visible), `delete` removes it, `cull` leaves it alone.
+//! - Stored *values* that do not decode are [`ErrorKind::Corrupted`](mcp_kv_core::ErrorKind)
+//!   for that key only; other keys stay readable. `keys()` still lists such a key (so the damage
+//!   is visible), `put` overwrites it, `delete` removes it, `cull` leaves it alone.
+//! - A stored *key* (name) that does not decode — written behind the store's back, through
+//!   [`SledStore::db`] or another handle on the database — breaks a listing instead. A key that
+//!   is not UTF-8 inside a collection's prefix range makes `keys()` of that collection fail
+//!   with `Corrupted` on every page that reaches it (the cursor cannot step past it); no
+//!   `delete` can name it, but `clear` of that collection removes it with the rest (it removes
+//!   the prefix range, decoding nothing). A key whose collection prefix does not decode
+//!   (shorter than its length prefix; an empty or non-UTF-8 collection name) makes
+//!   `collections()` fail with `Corrupted`, and no call of the store removes it: remove it
+//!   through [`SledStore::db`], e.g. every key of `db().iter().keys()` for which
+//!   [`encoding::decode_collection`] fails, with `db().remove(key)`.
+//! - Damage to sled's own files is **not** detected as `Corrupted`. sled 0.34 checks the CRC of
+//!   each message of its log when it recovers, and stops at the first that fails: what was
+//!   logged after it is lost, without an error. Measured (`tests/corruption.rs`): 4 KiB
+//!   overwritten in the middle of the `db` file of a closed database of 2 000 entries — the
+//!   database reopened without an error, and ~40 % of the entries read as absent. Nothing in
+//!   this crate can notice; keep backups of what must not be lost. (For comparison, the SQLite
+//!   backend reported the same damage to its file as `Corrupted` for the keys and listings it
+//!   touched, but it checksums no values either: a changed byte inside a stored value reads
+//!   back as a different value.)
 //!
 //! ## Atomic operations
 //!
@@ -81,6 +100,11 @@
 //! `close()` flushes in either mode; dropping the last handle flushes too. Atomic operations
 //! that did not write (a lost `put_if_absent`) do not flush. A power loss can still lose what
 //! the disk itself had cached after the fsync.
+//!
+//! In `Flush`, a write whose flush fails returns that error, but sled has already applied the
+//! write in memory: later reads see it, and it may or may not survive a crash. For `take` this
+//! means the entry is removed and its value is **not** returned — the error (permanent) says
+//! the value was taken but the removal not flushed.
 //!
 //! ## Blocking calls
 //!

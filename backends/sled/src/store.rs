@@ -119,6 +119,21 @@ fn task_failed(op: Operation) -> Error {
         .with_backend(BACKEND)
 }
 
+/// The error of a `take` whose removal succeeded but whose flush (`Durability::Flush`) failed:
+/// the entry is gone from sled's memory and its value is dropped, so retrying cannot return
+/// it (permanent), yet the removal may not survive a crash.
+fn taken_not_flushed(flush: Error) -> Error {
+    Error::new(
+        flush.kind(),
+        "the entry was taken (removed, its value dropped) but flushing the removal failed: the \
+         value is lost, and the entry may reappear after a crash",
+    )
+    .set_temporary(false)
+    .with_operation(Operation::Take)
+    .with_backend(BACKEND)
+    .with_source(flush)
+}
+
 /// Tags an error from the rules or the decoder with the operation and the backend.
 fn tag(op: Operation) -> impl Fn(Error) -> Error {
     move |e| e.with_operation(op).with_backend(BACKEND)
@@ -164,9 +179,12 @@ impl SledStore {
         Self::builder().open()
     }
 
-    /// The underlying sled database, for inspection, export and tests. Bytes written through it
-    /// bypass the layout described in [`encoding`](crate::encoding) and read back as
-    /// [`ErrorKind::Corrupted`] if they do not follow it.
+    /// The underlying sled database, for inspection, export, tests and repairs. Bytes written
+    /// through it bypass the layout described in [`encoding`](crate::encoding): a value that
+    /// does not follow it reads back as [`ErrorKind::Corrupted`] for its key; a key that does
+    /// not makes `keys()` or `collections()` fail with `Corrupted` until it is removed (see
+    /// the [crate docs](crate#storage-layout) for which call removes what, and how to remove
+    /// the rest through this handle).
     pub fn db(&self) -> &sled::Db {
         &self.inner.db
     }
@@ -481,7 +499,9 @@ impl KvStore for SledStore {
                 None => Step::Done(None),
             })
         })?;
-        self.settle(op, wrote).await?;
+        // The entry is already removed: a failed flush cannot put it back, and returning the
+        // value with an error is not possible, so the error says the value is gone.
+        self.settle(op, wrote).await.map_err(taken_not_flushed)?;
         Ok(taken)
     }
 
@@ -552,6 +572,8 @@ impl KvStore for SledStore {
                 page.next = page.keys.last().map(Cursor::new);
                 break;
             }
+            // A key that is not UTF-8 (written behind the store's back) fails this page and
+            // every later one: the cursor cannot step past it. `clear` removes it.
             page.keys
                 .push(decode_key_after_prefix(&name, prefix.len()).map_err(tag(op))?);
         }
@@ -567,6 +589,7 @@ impl KvStore for SledStore {
         // collection's prefix range.
         while let Some(item) = db.range::<Vec<u8>, _>((from, Bound::Unbounded)).next() {
             let (name, _) = item.map_err(|e| sled_error(op, e))?;
+            // A prefix that does not decode fails the whole listing; only `db()` can remove it.
             let (collection, prefix_len) = decode_collection(&name).map_err(tag(op))?;
             names.push(collection);
             match prefix_successor(&name[..prefix_len]) {
@@ -697,6 +720,24 @@ impl Sweeper {
 mod tests {
     use super::*;
     use crate::encoding::{HEADER_LEN_EXPIRES, HEADER_LEN_NO_EXPIRY};
+
+    #[test]
+    fn a_take_whose_flush_failed_says_the_value_is_gone() {
+        let flush = sled_error(
+            Operation::Take,
+            sled::Error::Io(std::io::Error::other("disk gone")),
+        );
+        let e = taken_not_flushed(flush.set_temporary(true));
+        assert_eq!(e.kind(), ErrorKind::Backend);
+        assert!(!e.is_temporary(), "retrying cannot return the value");
+        assert_eq!(e.operation(), Some(Operation::Take));
+        let msg = e.to_string();
+        assert!(msg.contains("taken") && msg.contains("lost"), "{msg}");
+        assert!(
+            msg.contains("disk gone"),
+            "the flush error is the source: {msg}"
+        );
+    }
 
     #[test]
     fn value_bytes_is_the_value_past_the_header_on_both_sides_of_the_copy_threshold() {

@@ -272,6 +272,18 @@ async fn dropping_the_store_stops_the_sweeper() {
 }
 
 #[tokio::test]
+async fn a_sweep_interval_past_the_end_of_time_is_a_sweeper_that_never_runs() {
+    // `recv_timeout(Duration::MAX)` must not overflow `Instant` (it waits for the stop).
+    let store = SledStore::builder()
+        .sweep_interval(Duration::MAX)
+        .open()
+        .unwrap();
+    store.put("c", "k", b("v"), None).await.unwrap();
+    assert_eq!(store.take("c", "k").await.unwrap(), Some(b("v")));
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
 async fn large_values_round_trip_shared_or_copied() {
     let store = SledStore::temporary().unwrap();
     for len in [0usize, 1, 255, 256, 257, 4096, 1 << 20] {
