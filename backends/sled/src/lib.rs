@@ -115,10 +115,15 @@
 //!
 //! - flushes of `Durability::Flush` writes go to one **flusher thread**, which runs one
 //!   blocking `flush` for every write waiting at that moment (group commit: concurrent writers
-//!   share fsyncs) and answers each; the thread and its callers poll for 50 µs before sleeping,
-//!   because waking a sleeping thread costs tens of µs on an idle machine. (Callers polling up
-//!   to 1 ms, to span the fsync, was measured and dropped: in the flushed 2-task mix the
-//!   polling tasks kept sled's own threads off the cores — 3× slower.) `close()` flushes and
+//!   share fsyncs) and answers each. Waking a sleeping thread costs tens of µs on an idle
+//!   machine, so the thread polls for its next request for 50 µs before sleeping, and a caller
+//!   polls for its answer for up to 500 µs — past a flush (~55–70 µs here, several hundred with
+//!   a batch in the log) — yielding to its runtime between polls; at most (cores − 1) callers
+//!   poll at once in the process ([`mcp_kv_core::handoff`]), so pollers never take every core
+//!   from the threads they wait for. (Until `c42a0ec` callers polled only 50 µs: every flush
+//!   outlasted the poll and paid a wake-up, `put` (flush) 0.37× raw sled in the interleaved
+//!   check, now 1.38–1.80×; before the cap, 1 ms polls had made the flushed 2-task mix 3×
+//!   slower.) `close()` flushes and
 //!   then stops the thread (so does dropping the store); the `Periodic` setting's flushes and
 //!   anything after a stop use Tokio's blocking pool. Never sled's `flush_async`: in sled 0.34
 //!   concurrent `flush_async` calls deadlock (sled issues #1241, #1308) — reproduced here with 8
@@ -139,20 +144,21 @@
 //! `benches/sled.rs` (criterion; our store through `Arc<dyn KvStore>`, raw sled and openkeyv
 //! 0.4's sled store in the same groups; 10k keys, 1 KiB values; every write stores bytes other
 //! than the key's current ones, since sled skips an insert of an equal value), one run on the
-//! project's 2-core VM at load ~2 (`BENCHMARKS.md` at the workspace root has every row and the
-//! noise: single ratios moved by up to ±15% between back-to-back runs). Raw time ÷ ours (above 1
-//! we are faster):
+//! project's 2-core VM (pass 6 of `BENCHMARKS.md` at the workspace root, which has every row
+//! and the noise: single ratios move by ±15 % and more between back-to-back runs; the
+//! interleaved check of the same run is in brackets where it differs much). Raw time ÷ ours
+//! (above 1 we are faster):
 //!
 //! | group | ours vs raw sled | openkeyv vs raw sled |
 //! |---|---|---|
-//! | get | 0.85× (638 ns against 542 ns) | 0.64× |
-//! | get-miss | 0.90× | 0.84× |
-//! | get_many(100) | 0.76× | 0.74× |
-//! | put, periodic flush / flush per write | 0.82× / 0.89× | — / 0.63× |
-//! | put-with-TTL, periodic flush / flush per write | 0.93× / 1.08× | — / 0.67× |
-//! | put_many(100), periodic / flush per write | 1.02× / 0.75× (both one sled `Batch`) | — / 1.02× |
-//! | take, periodic / flush per write | 0.93× / 0.98× | — (no get-and-delete) |
-//! | 2-task 90/10 mix, periodic / flush per write | 1.10× / 0.82× | — / 0.79× |
+//! | get | 0.68× (381 ns against 258 ns; interleaved 0.88×) | 0.56× |
+//! | get-miss | 0.90× | 0.75× |
+//! | get_many(100) | 0.86× | 0.66× |
+//! | put, periodic flush / flush per write | 0.58× (interleaved 0.89×) / 0.97× | — / 0.58× |
+//! | put-with-TTL, periodic flush / flush per write | 1.02× / 0.82× (interleaved 1.69×) | — / 0.74× |
+//! | put_many(100), periodic / flush per write | 1.06× / 0.88× (both one sled `Batch`) | — / 1.04× |
+//! | take, periodic / flush per write | 0.90× / 0.94× | — (no get-and-delete) |
+//! | 2-task 90/10 mix, periodic / flush per write | 0.94× / 0.91× | — / 0.90× |
 //!
 //! Where a point read's gap goes, counted with callgrind (`examples/get_cost.rs`): ~4 000
 //! instructions per `get` against ~3 100 for raw sled — and raw sled costs the same on our
@@ -166,8 +172,8 @@
 //! The sled bench also runs the reads with the sides taking turns round by round, and adds raw
 //! sled reading *our store's own database* with the same header decoding and expiry check:
 //! against that floor a `get` is at ~0.77× (~150 ns more), while the plain raw twin, reading a
-//! second database of the same keys, read ~20 % slower than raw sled on ours in every such run
-//! — part of the 0.85× above is that difference between two sled trees (`BENCHMARKS.md`,
+//! second database of the same keys, read ~20 % slower than raw sled on ours in most such runs
+//! — part of criterion's get ratio is that difference between two sled trees (`BENCHMARKS.md`,
 //! "Interleaved checks").
 
 //! ## One process per database
