@@ -171,10 +171,12 @@ impl<P: KvStore, F: KvStore> KvStore for Fallback<P, F> {
         self.primary.clear(collection).await
     }
 
+    /// Culls both stores, the secondary even when the primary fails; the primary's count (or
+    /// error) is the answer.
     async fn cull(&self) -> Result<u64> {
-        let n = self.primary.cull().await?;
+        let n = self.primary.cull().await;
         let _ = self.secondary.cull().await;
-        Ok(n)
+        n
     }
 
     async fn close(&self) -> Result<()> {
@@ -218,6 +220,24 @@ mod tests {
         // Writes never fall back.
         assert!(f.put("c", "k", Bytes::new(), None).await.is_err());
         assert_eq!(secondary.get("c", "k").await.unwrap().unwrap(), "replica");
+    }
+
+    #[tokio::test]
+    async fn cull_reaches_the_secondary_when_the_primary_fails() {
+        let (secondary, clock) = crate::test_support::manual_store();
+        secondary
+            .put(
+                "c",
+                "k",
+                Bytes::from_static(b"v"),
+                Some(std::time::Duration::from_secs(1)),
+            )
+            .await
+            .unwrap();
+        clock.advance(std::time::Duration::from_secs(2));
+        let f = Fallback::new(Flaky::new(1), secondary.clone());
+        assert_eq!(f.cull().await.unwrap_err().kind(), ErrorKind::Unavailable);
+        assert_eq!(secondary.cull().await.unwrap(), 0, "already culled");
     }
 
     #[tokio::test]

@@ -134,4 +134,8 @@ impl KvStore for Flaky {
         self.gate(Operation::Clear)?;
         self.inner.clear(c).await
     }
+    async fn cull(&self) -> Result<u64> {
+        self.gate(Operation::Cull)?;
+        self.inner.cull().await
+    }
 }
