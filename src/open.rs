@@ -62,7 +62,8 @@ fn config(msg: impl Into<std::borrow::Cow<'static, str>>) -> Error {
 fn not_compiled(scheme: &str, feature: &str) -> Error {
     config(format!(
         "`{scheme}://` needs the `{feature}` feature of mcp-kv, which is not enabled \
-         (add `features = [\"{feature}\"]` to the mcp-kv dependency)"
+         (add `features = [\"{feature}\"]` to the mcp-kv dependency, or build the mcp-kv \
+         tool with `--features cli,{feature}`)"
     ))
 }
 

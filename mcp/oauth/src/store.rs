@@ -204,6 +204,25 @@ impl TokenStore {
         }
     }
 
+    /// Takes a one-time record (a code, a pending authorization) atomically. A record that is
+    /// there but does not open (tampered, planted, sealed under a key no longer held: a
+    /// `Decryption` or `Corrupted` error) is **burned** too — deleted, the error returned —
+    /// so a one-time record is never tried twice: the encryption wrapper's `take` leaves a
+    /// value it cannot decrypt where it is.
+    async fn take_one_time(
+        &self,
+        collection: &str,
+        key: &str,
+    ) -> std::result::Result<Option<mcp_kv_core::Bytes>, Error> {
+        match self.inner.store.take(collection, key).await {
+            Err(e) if matches!(e.kind(), ErrorKind::Decryption | ErrorKind::Corrupted) => {
+                self.delete_best_effort(collection, key).await;
+                Err(e)
+            }
+            taken => taken,
+        }
+    }
+
     /// Deletes, logging (without names) instead of failing: used where the step already
     /// succeeded and the record would expire anyway.
     async fn delete_best_effort(&self, collection: &str, key: &str) {
@@ -458,9 +477,7 @@ impl TokenStore {
     pub async fn cancel_authorization(&self, state: &str) -> Result<PendingAuthorization> {
         let key = Self::pending_key(state)?;
         let bytes = self
-            .inner
-            .store
-            .take(&self.inner.names.pending, &key)
+            .take_one_time(&self.inner.names.pending, &key)
             .await?
             .ok_or(OAuthError::InvalidGrant("unknown authorization state"))?;
         let record: PendingRecord = decode_json(&bytes)?;
@@ -498,9 +515,7 @@ impl TokenStore {
             return Err(OAuthError::ConsentRequired);
         }
         let taken = self
-            .inner
-            .store
-            .take(&names.pending, &key)
+            .take_one_time(&names.pending, &key)
             .await?
             .ok_or(OAuthError::InvalidGrant("authorization state already used"))?;
         let record: PendingRecord = decode_json(&taken)?;
@@ -743,9 +758,7 @@ impl TokenStore {
         }
         let key = crypto::storage_key(Kind::Code, code);
         let bytes = self
-            .inner
-            .store
-            .take(&self.inner.names.codes, &key)
+            .take_one_time(&self.inner.names.codes, &key)
             .await?
             .ok_or(OAuthError::InvalidGrant(
                 "unknown or used authorization code",
