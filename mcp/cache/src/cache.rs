@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mcp_kv_core::rules::MAX_TTL;
-use mcp_kv_core::{DynStore, Error, Operation, Result};
+use mcp_kv_core::{Bytes, DynStore, Error, Operation, Result};
 use serde_json::Value;
 
 use crate::flight::{Flights, Role};
@@ -329,7 +329,11 @@ impl ResponseCache {
             if let Some(hint) = hints.ttl {
                 ttl = ttl.min(hint);
             }
-            if hints.scope == Some(HintScope::Private) && *partition == Partition::Public {
+            // Private: only the caller who asked — never a partition callers share (the public
+            // one, or the anonymous one every caller without an identity lands in).
+            if hints.scope == Some(HintScope::Private)
+                && matches!(partition, Partition::Public | Partition::Anonymous)
+            {
                 inner.stats.bump(method, Counter::Skip);
                 return;
             }
@@ -350,11 +354,27 @@ impl ResponseCache {
             inner.stats.bump(method, Counter::Skip);
             return;
         }
+        let bytes = Bytes::from(bytes);
         match inner
             .store
-            .put(collection, key, bytes.into(), Some(ttl))
+            .put(collection, key, bytes.clone(), Some(ttl))
             .await
         {
+            Ok(()) if generation != self.generation(method) => {
+                // An invalidation landed while the put was in flight (it may have cleared the
+                // collection before the put did land): take the entry back — only if it is
+                // still this one, where the store can tell — so the invalidation holds.
+                let store = &inner.store;
+                let _ = if store.capabilities().compare_and_swap {
+                    store
+                        .compare_and_swap(collection, key, Some(&bytes), None, None)
+                        .await
+                        .map(drop)
+                } else {
+                    store.delete(collection, key).await.map(drop)
+                };
+                inner.stats.bump(method, Counter::Skip);
+            }
             Ok(()) => inner.stats.bump(method, Counter::Store),
             Err(e) => {
                 tracing::warn!(method = method.as_str(), error = %e, "cache: store failed");

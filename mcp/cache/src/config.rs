@@ -301,6 +301,11 @@ impl CacheConfigBuilder {
     }
 
     /// Caches `tools/call` results of every tool not excluded.
+    ///
+    /// Tool annotations (`readOnlyHint`, `destructiveHint`, `idempotentHint`) are not
+    /// consulted: a tool with side effects, once cached, does not run again for identical
+    /// arguments until its entry expires. Exclude such tools, or list the cacheable ones with
+    /// [`include_tool`](Self::include_tool) instead.
     pub fn include_all_tools(mut self) -> Self {
         self.config.tools_include = ToolInclude::All;
         self

@@ -55,8 +55,8 @@
 //! and prompt names, resource URIs) excluded. Results larger than
 //! [`CacheConfig::max_item_bytes`] (1 MiB by default) are served but not stored (counted as
 //! skipped); `Err` results and error results (`isError: true`) are never stored; a result's
-//! own hints (`ttlMs`, `cacheScope`) shorten its TTL or keep it out of the public partition
-//! (see [`CacheValue`]).
+//! own hints (`ttlMs`, `cacheScope`) shorten its TTL or keep it out of the partitions callers
+//! share — public and anonymous (see [`CacheValue`]).
 //!
 //! ## Keys and partitions
 //!
@@ -66,9 +66,12 @@
 //! principal**: a response may depend on who asks (filtered lists, per-user data), and one
 //! caller must never be served another's result. A principal's partition is named by a hash
 //! of its identity (salted with [`ResponseCacheBuilder::principal_salt`]), never the identity
-//! itself; callers without an identity share the anonymous partition. Only methods or items
-//! marked public ([`CacheConfigBuilder::public`], [`CacheConfigBuilder::public_item`]) share
-//! one partition across callers.
+//! itself; callers without an identity share the anonymous partition — so a server whose
+//! callers reach the cache without an identity (with rmcp: no `rmcp::Principal` in the request
+//! extensions, see `rmcp::principal_from_context`) shares every cached result among them; a
+//! result marked `cacheScope: "private"` is never stored there. Only methods or items marked
+//! public ([`CacheConfigBuilder::public`], [`CacheConfigBuilder::public_item`]) share one
+//! partition across identified callers.
 //!
 //! ## Storage layout and invalidation
 //!
@@ -81,8 +84,11 @@
 //! ## Single-flight
 //!
 //! Concurrent identical misses in one process run the handler once; the others wait and share
-//! its result (errors included). A leader that panics or is cancelled releases its waiters, who
-//! start over. Across processes, each replica computes at most once per key at a time.
+//! its result (errors included). A leader that panics, or whose future is dropped, releases its
+//! waiters, who start over. rmcp does not drop a request's future on
+//! `notifications/cancelled`: it cancels the request's `ct`, and a handler that stops on it
+//! answers the waiters with what it returns — return an error (not stored) or an incomplete
+//! result, never a partial one that reads as complete. Across processes, each replica computes at most once per key at a time.
 //!
 //! ## Statistics
 //!

@@ -65,11 +65,11 @@ impl CacheValue for Value {
                 .get("resultType")
                 .and_then(Value::as_str)
                 .is_some_and(|t| t != "complete"),
-            ttl: obj.get("ttlMs").and_then(|v| {
-                // Negative means "immediately stale".
-                v.as_u64()
-                    .or_else(|| v.as_i64().map(|_| 0))
-                    .map(Duration::from_millis)
+            ttl: obj.get("ttlMs").and_then(Value::as_f64).map(|ms| {
+                // Any JSON number (`1500`, `1500.0`, `1.5e3`); negative means "immediately
+                // stale"; past what a `Duration` holds, the longest one (the cache's own TTL
+                // caps it anyway).
+                Duration::try_from_secs_f64(ms.max(0.0) / 1000.0).unwrap_or(Duration::MAX)
             }),
             scope: match obj.get("cacheScope").and_then(Value::as_str) {
                 Some("public") => Some(HintScope::Public),
@@ -96,6 +96,13 @@ mod tests {
         assert_eq!(h.scope, Some(HintScope::Private));
         assert!(!h.is_error && !h.incomplete);
         assert_eq!(json!({"ttlMs": -3}).hints().ttl, Some(Duration::ZERO));
+        assert_eq!(json!({"ttlMs": -1.0}).hints().ttl, Some(Duration::ZERO));
+        for ms in [json!(1000.0), json!(1e3), json!(1000)] {
+            let h = json!({ "ttlMs": ms }).hints();
+            assert_eq!(h.ttl, Some(Duration::from_secs(1)), "{ms}");
+        }
+        assert_eq!(json!({"ttlMs": 1e300}).hints().ttl, Some(Duration::MAX));
+        assert_eq!(json!({"ttlMs": "soon"}).hints().ttl, None);
         assert!(json!({"resultType": "incomplete"}).hints().incomplete);
         assert!(!json!({"resultType": "complete"}).hints().incomplete);
         assert_eq!(json!([1]).hints(), ResultHints::default());

@@ -494,6 +494,19 @@ async fn result_hints_are_honoured() {
             .unwrap();
     }
     assert_eq!(n.runs(), 4);
+    // Nor in the anonymous partition, which every caller without an identity shares.
+    for _ in 0..2 {
+        cache
+            .get_or_compute(
+                Method::ResourcesRead,
+                &json!({"uri": "u"}),
+                &Partition::Anonymous,
+                n.call(json!({"contents": [], "cacheScope": "private"})),
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(n.runs(), 6);
     // ttlMs shortens the configured TTL.
     let v = json!({"prompts": [], "ttlMs": 2000});
     cache
@@ -504,13 +517,13 @@ async fn result_hints_are_honoured() {
         .get_or_compute(Method::PromptsList, &json!({}), &alice, n.call(v.clone()))
         .await
         .unwrap();
-    assert_eq!(n.runs(), 5);
+    assert_eq!(n.runs(), 7);
     clock.advance(Duration::from_millis(2001));
     cache
         .get_or_compute(Method::PromptsList, &json!({}), &alice, n.call(v.clone()))
         .await
         .unwrap();
-    assert_eq!(n.runs(), 6);
+    assert_eq!(n.runs(), 8);
     // Incomplete results are not stored.
     for _ in 0..2 {
         cache
@@ -523,8 +536,8 @@ async fn result_hints_are_honoured() {
             .await
             .unwrap();
     }
-    assert_eq!(n.runs(), 8);
-    assert_eq!(cache.stats().total().skips, 6);
+    assert_eq!(n.runs(), 10);
+    assert_eq!(cache.stats().total().skips, 8);
 }
 
 async fn fill(cache: &ResponseCache, n: &Counter) {
@@ -613,6 +626,86 @@ async fn a_result_computed_across_an_invalidation_is_not_stored() {
         )
         .await;
     assert_eq!(fresh, Ok(text("fresh")));
+}
+
+/// A memory store whose `put` takes 100 ms.
+#[derive(Debug)]
+struct SlowPuts(MemoryStore);
+
+#[async_trait]
+impl KvStore for SlowPuts {
+    fn capabilities(&self) -> Capabilities {
+        self.0.capabilities()
+    }
+    async fn get_entry(&self, c: &str, k: &str) -> mcp_kv_core::Result<Option<Entry>> {
+        self.0.get_entry(c, k).await
+    }
+    async fn put(
+        &self,
+        c: &str,
+        k: &str,
+        v: Bytes,
+        ttl: Option<Duration>,
+    ) -> mcp_kv_core::Result<()> {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        self.0.put(c, k, v, ttl).await
+    }
+    async fn delete(&self, c: &str, k: &str) -> mcp_kv_core::Result<bool> {
+        self.0.delete(c, k).await
+    }
+    async fn compare_and_swap(
+        &self,
+        c: &str,
+        k: &str,
+        current: Option<&[u8]>,
+        new: Option<Bytes>,
+        ttl: Option<Duration>,
+    ) -> mcp_kv_core::Result<bool> {
+        self.0.compare_and_swap(c, k, current, new, ttl).await
+    }
+    async fn collections(&self) -> mcp_kv_core::Result<Vec<String>> {
+        self.0.collections().await
+    }
+    async fn clear(&self, c: &str) -> mcp_kv_core::Result<u64> {
+        self.0.clear(c).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalidation_during_the_store_write_holds() {
+    let store: DynStore = Arc::new(SlowPuts(MemoryStore::new()));
+    let cache = ResponseCache::builder(store).config(tool_config()).build();
+    let params = json!({"name": "t"});
+    let first = {
+        let (cache, params) = (cache.clone(), params.clone());
+        tokio::spawn(async move {
+            cache
+                .get_or_compute(
+                    Method::ToolsCall,
+                    &params,
+                    &Partition::Anonymous,
+                    || async { R::Ok(text("old")) },
+                )
+                .await
+        })
+    };
+    // The handler answered at once; the put is in flight for 100 ms.
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    cache.invalidate_method(Method::ToolsCall).await.unwrap();
+    assert_eq!(first.await.unwrap(), Ok(text("old")));
+    let next = cache
+        .get_or_compute(
+            Method::ToolsCall,
+            &params,
+            &Partition::Anonymous,
+            || async { R::Ok(text("new")) },
+        )
+        .await;
+    assert_eq!(
+        next,
+        Ok(text("new")),
+        "the old result outlived the invalidation"
+    );
 }
 
 #[tokio::test]

@@ -34,6 +34,11 @@ impl fmt::Debug for Principal {
 /// Finds the caller's identity in a request context: a [`Principal`] in the context's
 /// extensions, or in the extensions of the HTTP request (`http::request::Parts`) that rmcp's
 /// streamable-HTTP transport puts there. `None`: the anonymous partition.
+///
+/// Only this crate's [`Principal`] type is looked for: an auth layer that stores its own type
+/// (a claims struct, say) leaves **every caller anonymous** — one partition shared by all of
+/// them, so per-user results are served across users. Insert a `Principal` in that layer, or
+/// give [`CachingHandler::with_principal`] a function that reads your type.
 pub fn principal_from_context(context: &RequestContext<RoleServer>) -> Option<String> {
     context
         .extensions
@@ -62,7 +67,8 @@ type PrincipalFn = Arc<dyn Fn(&RequestContext<RoleServer>) -> Option<String> + S
 ///   input-required and task results are passed through, never stored.
 /// - The cache hints of this rmcp version are honoured: `ttl_ms` (on the list results and
 ///   `ReadResourceResult`) caps the TTL, `0` means not cached; `cache_scope: private` keeps a
-///   result out of the public partition. `CallToolResult` and `GetPromptResult` carry no hints
+///   result out of the public and the anonymous partitions. A hit hands back the hint as it
+///   was stored (not reduced by the entry's age). `CallToolResult` and `GetPromptResult` carry no hints
 ///   in this rmcp version: the configured TTL applies.
 /// - Validation and the protocol-version shaping of results stay rmcp's: they run around this
 ///   wrapper on every request, hit or miss.
