@@ -71,7 +71,7 @@ async fn side(backend: DynStore, encrypted: bool, prefix: &str) -> Side {
     };
     // Consent once, so every later authorization can complete.
     side.store
-        .grant_consent("bench-user", &side.client_id, REDIRECT, &[], None)
+        .grant_consent("bench-user", &side.client_id, REDIRECT, MCP, &[], None)
         .await
         .expect("consent");
     side

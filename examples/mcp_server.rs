@@ -335,6 +335,7 @@ async fn demo_token(State(app): State<App>, Json(body): Json<TokenRequest>) -> R
                 &body.subject,
                 &auth.client_id,
                 &auth.redirect_uri,
+                &auth.resource,
                 &auth.scopes,
                 None,
             )

@@ -75,15 +75,24 @@ pub fn encode_json<T: Serialize + ?Sized>(value: &T) -> Result<Bytes> {
 /// Decodes stored JSON bytes ([`ErrorKind::Corrupted`] when they do not decode as `T`).
 pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|e| {
-        // serde_json's messages name the position and expected type, never the input bytes.
+        // Only the kind of failure and its position: serde_json's own message quotes the
+        // offending input (`invalid type: string "…"`), which may be a secret, so it is not
+        // kept as the source either.
+        let kind = match e.classify() {
+            serde_json::error::Category::Io => "read error",
+            serde_json::error::Category::Syntax => "syntax error",
+            serde_json::error::Category::Data => "wrong shape",
+            serde_json::error::Category::Eof => "truncated",
+        };
         Error::new(
             ErrorKind::Corrupted,
             format!(
-                "stored value does not decode as {}",
-                std::any::type_name::<T>()
+                "stored value does not decode as {} ({kind} at line {}, column {})",
+                std::any::type_name::<T>(),
+                e.line(),
+                e.column()
             ),
         )
-        .with_source(e)
     })
 }
 
@@ -222,4 +231,26 @@ async fn backoff(attempt: usize) {
     h.write_usize(attempt);
     let wait = h.finish() % (cap_micros + 1);
     tokio::time::sleep(Duration::from_micros(wait)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Token {
+        #[allow(dead_code)]
+        expires: u64,
+    }
+
+    #[test]
+    fn a_decode_error_never_quotes_the_stored_bytes() {
+        let err = decode_json::<Token>(br#"{"expires":"SECRET-token-value"}"#).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Corrupted);
+        let shown = format!("{err} {err:?} {:?}", std::error::Error::source(&err));
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("wrong shape at line 1"), "{shown}");
+        let truncated = decode_json::<Token>(br#"{"expires":1"#).unwrap_err();
+        assert!(truncated.to_string().contains("truncated"), "{truncated}");
+    }
 }

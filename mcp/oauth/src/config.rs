@@ -80,6 +80,13 @@ impl Lifetimes {
         if self.clock_skew > MAX_CLOCK_SKEW {
             return Err(OAuthError::Config("clock skew allowance above 5 minutes"));
         }
+        // A family (what `revoke` finds an access token through) lives as long as its refresh
+        // token: an access token outliving it could no longer be revoked.
+        if self.access_token > self.refresh_token {
+            return Err(OAuthError::Config(
+                "the access-token lifetime is longer than the refresh-token lifetime",
+            ));
+        }
         Ok(())
     }
 }
@@ -114,6 +121,14 @@ enum Protection {
 ///     .clock_skew(Duration::from_secs(5))
 ///     .build()?;
 /// assert_eq!(store.lifetimes().code, Duration::from_secs(120));
+///
+/// // An access token may not outlive its refresh token (it could not be revoked).
+/// let too_long = TokenStore::builder(Arc::new(MemoryStore::new()))
+///     .encryption_key(EncryptionKey::generate(1))
+///     .access_token_lifetime(Duration::from_secs(7200))
+///     .refresh_token_lifetime(Duration::from_secs(3600))
+///     .build();
+/// assert!(matches!(too_long, Err(OAuthError::Config(_))));
 /// # Ok::<(), OAuthError>(())
 /// ```
 #[must_use = "call .build() to get a token store"]
@@ -189,7 +204,7 @@ impl TokenStoreBuilder {
         self
     }
 
-    /// Access token lifetime (default 1 h).
+    /// Access token lifetime (default 1 h); at most the refresh-token lifetime.
     pub fn access_token_lifetime(mut self, lifetime: Duration) -> Self {
         self.lifetimes.access_token = lifetime;
         self

@@ -45,9 +45,10 @@
 //! // 3. Upstream callback: the user is known, consent is asked once and remembered.
 //! let state = pending.state.expose_secret();
 //! let auth = store.attach_subject(state, "user-42").await?;
-//! if !store.has_consent("user-42", &auth.client_id, &auth.redirect_uri, &auth.scopes).await? {
+//! let (cid, redirect, resource) = (&auth.client_id, &auth.redirect_uri, &auth.resource);
+//! if !store.has_consent("user-42", cid, redirect, resource, &auth.scopes).await? {
 //!     // ... show the consent page; on approval:
-//!     store.grant_consent("user-42", &auth.client_id, &auth.redirect_uri, &auth.scopes, None).await?;
+//!     store.grant_consent("user-42", cid, redirect, resource, &auth.scopes, None).await?;
 //! }
 //! let upstream = UpstreamTokens::new("upstream-idp-access-token");
 //! let issued = store.complete_authorization(state, Some(upstream)).await?;
@@ -102,13 +103,19 @@
 //! 256 bits from the thread-local CSPRNG (`rand::rng()`), prefixed by their kind, and never
 //! stored: their storage key is `hex(SHA-256(domain ‖ 0 ‖ secret))`, with one domain per kind.
 //!
+//! **Rotating the encryption key across replicas**: give every replica the new key as an *old*
+//! key first, and make it active only once all of them hold it. A replica that meets a record
+//! sealed under a key it does not hold refuses it — and a one-time record (a code, a pending
+//! authorization) is burned as it is refused, so a replica lagging behind a rotation would
+//! cost users their logins in progress.
+//!
 //! | collection (`<prefix>.` …) | key | value | TTL |
 //! |---|---|---|---|
 //! | `clients` | client id | registration, hash of the client secret | none |
 //! | `pending` | hash(state) | client, redirect URI, PKCE challenge, scopes, resource, client state, subject | 15 min |
-//! | `consents` | hash(subject, client, redirect URI, scopes) | the same, with expiry | consent lifetime (30 d) |
+//! | `consents` | hash(subject, client, redirect URI, resource, scopes) | the same, with expiry | consent lifetime (30 d) |
 //! | `codes` | hash(code) | client, redirect URI, PKCE challenge, resource, subject, scopes, upstream id | 5 min |
-//! | `upstream` | random id | upstream access/refresh token | max(access, refresh lifetime, 1 s) |
+//! | `upstream` | random id | upstream access/refresh token | max(access, refresh lifetime, 1 s); a lifetime the upstream did not give counts as the refresh-token lifetime |
 //! | `access` | hash(access token) | family, generation, client, subject, scopes, audience, expiry | access lifetime (1 h) |
 //! | `refresh` | hash(refresh token) | family, generation, client, expiry | refresh lifetime (30 d) |
 //! | `families` | family id | generation, current refresh hash, current and previous access hash, revoked flag | refresh lifetime |

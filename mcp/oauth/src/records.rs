@@ -33,12 +33,14 @@ pub(crate) struct PendingRecord {
     pub expires_at_ms: u64,
 }
 
-/// Stored under `consents/<hash(subject, client, redirect uri, scopes)>`, TTL = its lifetime.
+/// Stored under `consents/<hash(subject, client, redirect uri, resource, scopes)>`, TTL = its
+/// lifetime.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ConsentRecord {
     pub subject: String,
     pub client_id: String,
     pub redirect_uri: String,
+    pub resource: String,
     pub scopes: Vec<String>,
     pub granted_at_ms: u64,
     pub expires_at_ms: u64,

@@ -271,6 +271,24 @@ impl TokenStore {
         }
     }
 
+    /// Refuses a client that was deleted, or a redirect URI it no longer registers, since an
+    /// authorization started: codes are issued and redeemed against the registration as it is
+    /// now.
+    async fn check_still_registered(&self, client_id: &str, redirect_uri: &str) -> Result<()> {
+        let client = self
+            .client_record(client_id)
+            .await?
+            .ok_or(OAuthError::InvalidClient(
+                "the client is no longer registered",
+            ))?;
+        if !client.client.metadata.allows_redirect(redirect_uri) {
+            return Err(OAuthError::InvalidRedirectUri(
+                "the redirect uri is no longer registered for this client",
+            ));
+        }
+        Ok(())
+    }
+
     /// The registration of `client_id`, if any.
     pub async fn get_client(&self, client_id: &str) -> Result<Option<RegisteredClient>> {
         Ok(self.client_record(client_id).await?.map(|r| r.client))
@@ -509,11 +527,19 @@ impl TokenStore {
             .clone()
             .ok_or(OAuthError::InvalidRequest("the user is not known yet"))?;
         if !self
-            .has_consent(&subject, &seen.client_id, &seen.redirect_uri, &seen.scopes)
+            .has_consent(
+                &subject,
+                &seen.client_id,
+                &seen.redirect_uri,
+                &seen.resource,
+                &seen.scopes,
+            )
             .await?
         {
             return Err(OAuthError::ConsentRequired);
         }
+        self.check_still_registered(&seen.client_id, &seen.redirect_uri)
+            .await?;
         let taken = self
             .take_one_time(&names.pending, &key)
             .await?
@@ -562,26 +588,31 @@ impl TokenStore {
 
     // ---- consent ------------------------------------------------------------------------
 
+    /// The key of a consent: its whole tuple, resource included (v2; v1 consents, which did
+    /// not bind the resource, are not found and are asked for again).
     fn consent_key(
         subject: &str,
         client_id: &str,
         redirect_uri: &str,
+        resource: &str,
         scopes: &[String],
     ) -> String {
         let scopes = scopes.join(" ");
         crypto::tuple_key(
-            b"mcp-kv-oauth/v1/consent",
-            &[subject, client_id, redirect_uri, &scopes],
+            b"mcp-kv-oauth/v2/consent",
+            &[subject, client_id, redirect_uri, resource, &scopes],
         )
     }
 
-    /// Records the user's consent to this client, redirect URI and scopes, for `lifetime`
-    /// (default: the configured consent lifetime).
+    /// Records the user's consent to this client, redirect URI, resource (the MCP server the
+    /// tokens are for, RFC 8707) and scopes, for `lifetime` (default: the configured consent
+    /// lifetime). A consent for one resource is not one for another.
     pub async fn grant_consent(
         &self,
         subject: &str,
         client_id: &str,
         redirect_uri: &str,
+        resource: &str,
         scopes: &[String],
         lifetime: Option<Duration>,
     ) -> Result<()> {
@@ -597,11 +628,12 @@ impl TokenStore {
             subject: subject.into(),
             client_id: client_id.into(),
             redirect_uri: redirect_uri.into(),
+            resource: resource.into(),
             scopes: scopes.clone(),
             granted_at_ms: now,
             expires_at_ms: now.saturating_add(ms(lifetime)),
         };
-        let key = Self::consent_key(subject, client_id, redirect_uri, &scopes);
+        let key = Self::consent_key(subject, client_id, redirect_uri, resource, &scopes);
         self.inner
             .store
             .put(
@@ -614,17 +646,18 @@ impl TokenStore {
         Ok(())
     }
 
-    /// Whether a live consent exists for exactly this (subject, client, redirect URI, scope
-    /// set); consulted before the consent screen may be skipped.
+    /// Whether a live consent exists for exactly this (subject, client, redirect URI,
+    /// resource, scope set); consulted before the consent screen may be skipped.
     pub async fn has_consent(
         &self,
         subject: &str,
         client_id: &str,
         redirect_uri: &str,
+        resource: &str,
         scopes: &[String],
     ) -> Result<bool> {
         let scopes = normalize_scopes(scopes.iter().cloned())?;
-        let key = Self::consent_key(subject, client_id, redirect_uri, &scopes);
+        let key = Self::consent_key(subject, client_id, redirect_uri, resource, &scopes);
         let Some(record) = self
             .read::<ConsentRecord>(&self.inner.names.consents, &key)
             .await?
@@ -634,6 +667,7 @@ impl TokenStore {
         let same = record.subject == subject
             && record.client_id == client_id
             && record.redirect_uri == redirect_uri
+            && record.resource == resource
             && record.scopes == scopes;
         if !same {
             return Err(mismatched_key());
@@ -647,10 +681,11 @@ impl TokenStore {
         subject: &str,
         client_id: &str,
         redirect_uri: &str,
+        resource: &str,
         scopes: &[String],
     ) -> Result<bool> {
         let scopes = normalize_scopes(scopes.iter().cloned())?;
-        let key = Self::consent_key(subject, client_id, redirect_uri, &scopes);
+        let key = Self::consent_key(subject, client_id, redirect_uri, resource, &scopes);
         Ok(self
             .inner
             .store
@@ -660,11 +695,17 @@ impl TokenStore {
 
     // ---- upstream tokens ----------------------------------------------------------------
 
+    /// How long the upstream record is kept: as long as the longer-lived of its tokens. A
+    /// token whose lifetime the upstream did not say (a refresh token usually) counts as our
+    /// own refresh-token lifetime, so it is never dropped with a short-lived access token.
     fn upstream_ttl(&self, tokens: &UpstreamTokens) -> Duration {
-        let lifetime = match (tokens.access_expires_in, tokens.refresh_expires_in) {
-            (None, None) => self.inner.lifetimes.refresh_token,
-            (a, r) => a.unwrap_or_default().max(r.unwrap_or_default()),
+        let unknown = self.inner.lifetimes.refresh_token;
+        let access = tokens.access_expires_in.unwrap_or(unknown);
+        let refresh = match &tokens.refresh_token {
+            Some(_) => tokens.refresh_expires_in.unwrap_or(unknown),
+            None => Duration::ZERO,
         };
+        let lifetime = access.max(refresh);
         lifetime.clamp(Duration::from_secs(1), rules::MAX_TTL)
     }
 
@@ -717,7 +758,10 @@ impl TokenStore {
     }
 
     /// Replaces the upstream tokens behind a grant (after the server refreshed them
-    /// upstream). [`OAuthError::InvalidGrant`] if the grant has none.
+    /// upstream). [`OAuthError::InvalidGrant`] if the grant has none — also when they are
+    /// gone since the grant was verified (revoked, expired): the replacement only ever
+    /// overwrites the record that is there (`compare_and_swap`), so a refresh that finishes
+    /// after a revocation never brings the tokens back.
     pub async fn replace_upstream_tokens(
         &self,
         grant: &AccessGrant,
@@ -728,17 +772,22 @@ impl TokenStore {
             .as_ref()
             .ok_or(OAuthError::InvalidGrant("grant has no upstream tokens"))?;
         let ttl = self.upstream_ttl(&tokens);
-        let record = self.upstream_record(&tokens);
-        self.inner
-            .store
-            .put(
-                &self.inner.names.upstream,
-                id,
-                encode_json(&record)?,
-                Some(ttl),
-            )
-            .await?;
-        Ok(())
+        let new = encode_json(&self.upstream_record(&tokens))?;
+        let (store, collection) = (&self.inner.store, &self.inner.names.upstream);
+        loop {
+            let Some(current) = store.get(collection, id).await? else {
+                return Err(OAuthError::InvalidGrant(
+                    "the grant's upstream tokens are gone (revoked or expired)",
+                ));
+            };
+            if store
+                .compare_and_swap(collection, id, Some(&current), Some(new.clone()), Some(ttl))
+                .await?
+            {
+                return Ok(());
+            }
+            // Replaced or removed meanwhile: look again.
+        }
     }
 
     // ---- code exchange ------------------------------------------------------------------
@@ -789,6 +838,8 @@ impl TokenStore {
             exchange.code_verifier.expose_secret(),
             &record.code_challenge,
         )?;
+        self.check_still_registered(&record.client_id, &record.redirect_uri)
+            .await?;
         self.start_family(record).await
     }
 

@@ -105,7 +105,13 @@ impl Env {
             .expect("attach subject");
         if !self
             .oauth
-            .has_consent(SUBJECT, &auth.client_id, &auth.redirect_uri, &auth.scopes)
+            .has_consent(
+                SUBJECT,
+                &auth.client_id,
+                &auth.redirect_uri,
+                &auth.resource,
+                &auth.scopes,
+            )
             .await
             .expect("has consent")
         {
@@ -114,6 +120,7 @@ impl Env {
                     SUBJECT,
                     &auth.client_id,
                     &auth.redirect_uri,
+                    &auth.resource,
                     &auth.scopes,
                     None,
                 )
@@ -261,13 +268,14 @@ pub async fn full_flow_register_to_revoke(env: &Env) {
         Err(OAuthError::ConsentRequired)
     ));
     assert!(!s
-        .has_consent(SUBJECT, &client.client_id, REDIRECT, &view.scopes)
+        .has_consent(SUBJECT, &client.client_id, REDIRECT, MCP, &view.scopes)
         .await
         .unwrap());
     s.grant_consent(
         SUBJECT,
         &client.client_id,
         REDIRECT,
+        MCP,
         &["tools:call".to_string()],
         None,
     )
@@ -277,11 +285,29 @@ pub async fn full_flow_register_to_revoke(env: &Env) {
         s.complete_authorization(&state, None).await,
         Err(OAuthError::ConsentRequired)
     ));
-    s.grant_consent(SUBJECT, &client.client_id, REDIRECT, &view.scopes, None)
+    s.grant_consent(
+        SUBJECT,
+        &client.client_id,
+        REDIRECT,
+        MCP,
+        &view.scopes,
+        None,
+    )
+    .await
+    .unwrap();
+    // A consent names its resource: the same client asking for another MCP server asks again.
+    assert!(!s
+        .has_consent(
+            SUBJECT,
+            &client.client_id,
+            REDIRECT,
+            OTHER_MCP,
+            &view.scopes
+        )
         .await
-        .unwrap();
+        .unwrap());
     assert!(s
-        .has_consent(SUBJECT, &client.client_id, REDIRECT, &view.scopes)
+        .has_consent(SUBJECT, &client.client_id, REDIRECT, MCP, &view.scopes)
         .await
         .unwrap());
 
@@ -370,7 +396,9 @@ pub async fn full_flow_register_to_revoke(env: &Env) {
     assert!(s.upstream_tokens(&g2).await.unwrap().is_none());
     assert!(!s.revoke("mcpat_not-a-token").await.unwrap());
 
-    // Client lifecycle.
+    // Client lifecycle: a code issued before the client dropped its redirect URI, or was
+    // deleted, is refused at redemption (and burned).
+    let before_update = env.code_for(&client.client_id, MCP, None).await;
     let updated = s
         .update_client(
             &client.client_id,
@@ -379,8 +407,22 @@ pub async fn full_flow_register_to_revoke(env: &Env) {
         .await
         .unwrap();
     assert_eq!(updated.metadata.client_name.as_deref(), Some("renamed"));
+    assert!(matches!(
+        s.exchange_code(env.exchange(&before_update, &client.client_id))
+            .await,
+        Err(OAuthError::InvalidRedirectUri(_))
+    ));
+    s.update_client(&client.client_id, ClientMetadata::new([REDIRECT]))
+        .await
+        .unwrap();
+    let before_delete = env.code_for(&client.client_id, MCP, None).await;
     assert!(s.delete_client(&client.client_id).await.unwrap());
     assert!(s.get_client(&client.client_id).await.unwrap().is_none());
+    assert!(matches!(
+        s.exchange_code(env.exchange(&before_delete, &client.client_id))
+            .await,
+        Err(OAuthError::InvalidClient(_))
+    ));
 }
 
 /// A code issued to client A, redeemed by client B: rejected, and the code is burned.
@@ -663,7 +705,7 @@ pub async fn raw_storage_holds_no_plaintext_secrets(env: &Env) -> Vec<(String, S
     let pending = s.begin_authorization(req).await.unwrap();
     let state = pending.state.expose_secret().to_string();
     s.attach_subject(&state, SUBJECT).await.unwrap();
-    s.grant_consent(SUBJECT, &client.client_id, REDIRECT, &[], None)
+    s.grant_consent(SUBJECT, &client.client_id, REDIRECT, MCP, &[], None)
         .await
         .unwrap();
     let code = s
@@ -965,7 +1007,7 @@ pub async fn tampered_records_are_rejected(env: &Env) {
         .await
         .unwrap();
     plain
-        .grant_consent(SUBJECT, &c.client_id, REDIRECT, &[], None)
+        .grant_consent(SUBJECT, &c.client_id, REDIRECT, MCP, &[], None)
         .await
         .unwrap();
     let code = plain
@@ -1056,6 +1098,36 @@ pub async fn token_passthrough_upstream_tokens_stay_server_side(env: &Env) {
         ttl <= s_lifetime(env) && ttl > Duration::from_secs(3600),
         "{ttl:?}"
     );
+    // An upstream refresh token of unknown lifetime outlives a short upstream access token.
+    let short = UpstreamTokens::new("upstream-access-3")
+        .refresh_token("upstream-refresh-3")
+        .access_expires_in(Duration::from_secs(60));
+    env.oauth
+        .replace_upstream_tokens(&grant, short)
+        .await
+        .unwrap();
+    let ttl = env
+        .raw
+        .get_entry(&uc, &uk)
+        .await
+        .unwrap()
+        .unwrap()
+        .ttl
+        .unwrap();
+    assert!(ttl > Duration::from_secs(3600), "{ttl:?}");
+    // After a revocation, a late upstream refresh does not bring the tokens back.
+    assert!(env
+        .oauth
+        .revoke(pair.refresh_token.expose_secret())
+        .await
+        .unwrap());
+    assert!(matches!(
+        env.oauth
+            .replace_upstream_tokens(&grant, UpstreamTokens::new("upstream-access-4"))
+            .await,
+        Err(OAuthError::InvalidGrant(_))
+    ));
+    assert!(env.oauth.upstream_tokens(&grant).await.unwrap().is_none());
 }
 
 fn s_lifetime(env: &Env) -> Duration {
