@@ -1086,15 +1086,34 @@ impl TokenStore {
     /// family stops working at once — the live access tokens are deleted before the family is
     /// marked revoked, so `verify_access`, with its single read, no longer finds them — and
     /// the upstream tokens are deleted. `false` if the token is unknown (RFC 7009 still
-    /// answers 200).
+    /// answers 200). For the revocation endpoint, where the caller is a client, use
+    /// [`revoke_for_client`](Self::revoke_for_client).
     pub async fn revoke(&self, token: &str) -> Result<bool> {
+        self.revoke_checked(token, None).await
+    }
+
+    /// [`revoke`](Self::revoke) on behalf of the (authenticated) client `client_id`, as RFC
+    /// 7009 §2.1 asks: a token issued to another client is refused with
+    /// [`OAuthError::InvalidClient`] and stays valid.
+    pub async fn revoke_for_client(&self, token: &str, client_id: &str) -> Result<bool> {
+        self.revoke_checked(token, Some(client_id)).await
+    }
+
+    async fn revoke_checked(&self, token: &str, client_id: Option<&str>) -> Result<bool> {
         let names = &self.inner.names;
+        let issued_to = |owner: &str| match client_id {
+            Some(caller) if !ct_eq_str(owner, caller) => Err(OAuthError::InvalidClient(
+                "the token was issued to another client",
+            )),
+            _ => Ok(()),
+        };
         let family_id = if crypto::well_formed(Kind::AccessToken, token) {
             let key = crypto::storage_key(Kind::AccessToken, token);
             let record: Option<AccessRecord> = self.read(&names.access, &key).await?;
             let Some(record) = record else {
                 return Ok(false);
             };
+            issued_to(&record.client_id)?;
             self.inner.store.delete(&names.access, &key).await?;
             record.family_id
         } else if crypto::well_formed(Kind::RefreshToken, token) {
@@ -1103,6 +1122,7 @@ impl TokenStore {
             let Some(record) = record else {
                 return Ok(false);
             };
+            issued_to(&record.client_id)?;
             record.family_id
         } else {
             return Ok(false);

@@ -1150,14 +1150,38 @@ pub async fn cross_client_refresh_is_rejected(env: &Env) {
         Err(OAuthError::InvalidClient(_))
     ));
     // The rightful client still can.
-    assert!(env
+    let rotated = env
         .oauth
         .refresh(RefreshRequest::new(
             pair.refresh_token.clone(),
-            &a.client_id
+            &a.client_id,
         ))
         .await
+        .unwrap();
+    // Nor can B revoke A's tokens (RFC 7009 §2.1); A can.
+    for token in [&rotated.access_token, &rotated.refresh_token] {
+        assert!(matches!(
+            env.oauth
+                .revoke_for_client(token.expose_secret(), &b.client_id)
+                .await,
+            Err(OAuthError::InvalidClient(_))
+        ));
+    }
+    assert!(env
+        .oauth
+        .verify_access(rotated.access_token.expose_secret(), MCP)
+        .await
         .is_ok());
+    assert!(env
+        .oauth
+        .revoke_for_client(rotated.refresh_token.expose_secret(), &a.client_id)
+        .await
+        .unwrap());
+    assert!(env
+        .oauth
+        .verify_access(rotated.access_token.expose_secret(), MCP)
+        .await
+        .is_err());
     // Confidential clients: the secret is checked in constant time, as hashes.
     let c = env
         .oauth
