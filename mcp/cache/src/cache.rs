@@ -392,11 +392,14 @@ impl ResponseCache {
         let inner = &*self.inner;
         match inner.store.get(collection, key).await {
             Ok(Some(bytes)) => match serde_json::from_slice::<T>(&bytes) {
-                Ok(v) => Some(v),
-                Err(_) => {
+                // What the cache never stores is never served either (an entry written by
+                // another version, or behind the cache's back).
+                Ok(v) if !v.hints().is_error && !v.hints().incomplete => Some(v),
+                _ => {
                     tracing::warn!(
                         method = method.as_str(),
-                        "cache: stored entry does not decode; deleted"
+                        "cache: stored entry does not decode, or is an error or incomplete \
+                         result; deleted"
                     );
                     inner.stats.bump(method, Counter::StoreError);
                     let _ = inner.store.delete(collection, key).await;

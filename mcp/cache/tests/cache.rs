@@ -744,6 +744,30 @@ async fn corrupted_entries_are_replaced_not_fatal() {
         )
         .await;
     assert_eq!(r, Ok(text("ok")));
+    // An error or incomplete result found in the store (another version wrote it, or someone
+    // behind the cache's back) is not served: it is replaced like a corrupted entry.
+    for planted in [
+        json!({"isError": true}),
+        json!({"resultType": "incomplete"}),
+    ] {
+        let params = json!({"uri": format!("planted-{planted}")});
+        let key = mcp_kv_cache::params_hash(&params);
+        let bytes = Bytes::from(serde_json::to_vec(&planted).unwrap());
+        cache
+            .store()
+            .put(&collection, &key, bytes, None)
+            .await
+            .unwrap();
+        let r = cache
+            .get_or_compute(
+                Method::ResourcesRead,
+                &params,
+                &Partition::Public,
+                || async { R::Ok(text("computed")) },
+            )
+            .await;
+        assert_eq!(r, Ok(text("computed")), "{planted}");
+    }
 }
 
 /// A store whose every operation fails.

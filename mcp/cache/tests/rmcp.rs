@@ -168,6 +168,18 @@ async fn tools_resources_prompts_are_cached_through_a_real_client() {
         "second call served from the cache"
     );
     assert_eq!(demo.tool_calls.load(Ordering::SeqCst), 1);
+    // No arguments and empty arguments are one call, one entry.
+    let bare = client
+        .call_tool(CallToolRequestParams::new("echo"))
+        .await
+        .unwrap();
+    let empty = client
+        .call_tool(CallToolRequestParams::new("echo").with_arguments(JsonObject::new()))
+        .await
+        .unwrap();
+    assert_eq!(first_text(&bare), " (run 2)");
+    assert_eq!(first_text(&empty), " (run 2)", "served from the same entry");
+    assert_eq!(demo.tool_calls.load(Ordering::SeqCst), 2);
 
     let r1 = client
         .read_resource(ReadResourceRequestParams::new("mem://a"))
@@ -199,7 +211,8 @@ async fn tools_resources_prompts_are_cached_through_a_real_client() {
         Method::PromptsGet,
     ] {
         let s = stats.method(m);
-        assert_eq!((s.hits, s.misses, s.stores), (1, 1, 1), "{m}");
+        let calls = if m == Method::ToolsCall { 2 } else { 1 };
+        assert_eq!((s.hits, s.misses, s.stores), (calls, calls, calls), "{m}");
     }
     client.cancel().await.unwrap();
 }

@@ -127,6 +127,14 @@ impl<H: ServerHandler> CachingHandler<H> {
         }
         if let Value::Object(map) = &mut value {
             map.remove("_meta");
+            // `tools/call` and `prompts/get` without arguments mean the same as with `{}` (or
+            // `null`): one entry, not two.
+            if map
+                .get("arguments")
+                .is_some_and(|a| a.is_null() || a == &Value::Object(Default::default()))
+            {
+                map.remove("arguments");
+            }
             let version = context.protocol_version();
             map.insert(
                 "@protocolVersion".into(),
