@@ -208,7 +208,9 @@ impl ResponseCache {
     /// - Not cached by configuration: runs `compute` (counted as bypassed).
     /// - A live entry: decoded and returned (a hit); an entry that does not decode is deleted
     ///   and counted as a store error.
-    /// - A miss: if an identical request is in flight, waits for its result; otherwise runs
+    /// - A miss: if an identical request is in flight, waits for its result (an incomplete
+    ///   one — a task handle, an input request — is the other call's own: the waiter then runs
+    ///   `compute` itself); otherwise runs
     ///   `compute` once and stores an `Ok` result unless it is an error result, incomplete,
     ///   above the size limit, hinted private in the public partition, hinted with a zero TTL,
     ///   or invalidated meanwhile. `Err` results are returned (to every waiter) and never
@@ -248,13 +250,24 @@ impl ResponseCache {
             }
             match inner.flights.join::<T, E>(&flight_key) {
                 Role::Wait(mut rx) => {
-                    if let Ok(outcome) = rx.wait_for(Option::is_some).await {
-                        if let Some(outcome) = outcome.clone() {
+                    let shared = match rx.wait_for(Option::is_some).await {
+                        Ok(outcome) => outcome.clone(),
+                        Err(_) => None,
+                    };
+                    match shared {
+                        // An incomplete result (a task handle, an input request) belongs to
+                        // the call that made it: this caller makes its own.
+                        Some(Ok(v)) if v.hints().incomplete => {
+                            inner.stats.bump(method, Counter::Bypass);
+                            return compute().await;
+                        }
+                        Some(outcome) => {
                             inner.stats.bump(method, Counter::Coalesced);
                             return outcome;
                         }
+                        // The leader panicked or was cancelled: start over.
+                        None => {}
                     }
-                    // The leader panicked or was cancelled: start over.
                 }
                 Role::Lead(leader) => {
                     // A previous flight may have stored the result between our lookup and

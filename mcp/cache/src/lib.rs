@@ -84,7 +84,8 @@
 //! ## Single-flight
 //!
 //! Concurrent identical misses in one process run the handler once; the others wait and share
-//! its result (errors included). A leader that panics, or whose future is dropped, releases its
+//! its result (errors included) — except an incomplete one (a task handle, an input request),
+//! which belongs to the call that made it: each waiter then runs its own. A leader that panics, or whose future is dropped, releases its
 //! waiters, who start over. rmcp does not drop a request's future on
 //! `notifications/cancelled`: it cancels the request's `ct`, and a handler that stops on it
 //! answers the waiters with what it returns — return an error (not stored) or an incomplete

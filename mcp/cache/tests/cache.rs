@@ -333,6 +333,42 @@ async fn concurrent_errors_are_shared_not_cached() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incomplete_results_are_each_callers_own() {
+    // A task handle or an input request is per call: concurrent identical calls each get
+    // their own, never the leader's.
+    let cache = cache_with(tool_config());
+    let n = Counter::default();
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (cache, n) = (cache.clone(), n.clone());
+        tasks.push(tokio::spawn(async move {
+            cache
+                .get_or_compute(
+                    Method::ToolsCall,
+                    &json!({"name": "t"}),
+                    &Partition::Anonymous,
+                    || async {
+                        let run = n.0.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        R::Ok(json!({"resultType": "incomplete", "task": run}))
+                    },
+                )
+                .await
+        }));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for t in tasks {
+        let v = t.await.unwrap().unwrap();
+        assert!(
+            seen.insert(v["task"].as_u64().unwrap()),
+            "a task handle was shared"
+        );
+    }
+    assert_eq!(n.runs(), 4);
+    assert_eq!(cache.stats().method(Method::ToolsCall).stores, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_leader_does_not_wedge_waiters() {
     let cache = cache_with(tool_config());
     let params = json!({"name": "t"});
