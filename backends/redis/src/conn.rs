@@ -18,13 +18,36 @@ pub(crate) enum Conn {
     Cluster(redis::cluster_async::ClusterConnection),
 }
 
-impl Conn {
+/// The store's handles: `any` for every operation, `once` for those that must never be sent
+/// twice.
+///
+/// The cluster client re-sends a command whose connection dropped before the reply came —
+/// after the server may have run it. For `take`, `put_if_absent`, `compare_and_swap` and the
+/// deletes, the second run answers for the first (a `take` that removed the value returns
+/// `None`; a `put_if_absent` that wrote reports `false`): those go through a cluster client
+/// that never retries, and a lost reply is a temporary error, as on a standalone server, whose
+/// connection manager reconnects but never re-sends. (A `MOVED` or `ASK` redirect, which the
+/// node answers *without* running the command, is then an error too: rare, during resharding,
+/// and temporary.)
+#[derive(Clone)]
+pub(crate) struct Conns {
+    pub(crate) any: Conn,
+    pub(crate) once: Conn,
+}
+
+impl Conns {
     /// Connects (the first connection is made now, so a wrong address fails here).
-    pub(crate) async fn connect(config: &RedisConfig) -> Result<Conn> {
+    pub(crate) async fn connect(config: &RedisConfig) -> Result<Conns> {
         let fut = async {
             match config.topology {
-                Topology::Standalone => Self::standalone(config).await,
-                Topology::Cluster => Self::cluster(config).await,
+                Topology::Standalone => Conn::standalone(config).await.map(|c| Conns {
+                    once: c.clone(),
+                    any: c,
+                }),
+                Topology::Cluster => Ok(Conns {
+                    any: Conn::cluster(config, true).await?,
+                    once: Conn::cluster(config, false).await?,
+                }),
             }
         };
         // Initial connection: every retry of the reconnect policy plus one operation.
@@ -40,7 +63,9 @@ impl Conn {
             ),
         }
     }
+}
 
+impl Conn {
     async fn standalone(config: &RedisConfig) -> redis::RedisResult<Conn> {
         let info = config.nodes[0].clone();
         let client = redis::Client::open(info)?;
@@ -54,12 +79,18 @@ impl Conn {
         Ok(Conn::Standalone(manager))
     }
 
+    /// A cluster connection; `retrying`: re-sends a command after redirects and dropped
+    /// connections (see [`Conns`]), or never.
     #[cfg(feature = "cluster")]
-    async fn cluster(config: &RedisConfig) -> redis::RedisResult<Conn> {
+    async fn cluster(config: &RedisConfig, retrying: bool) -> redis::RedisResult<Conn> {
+        let retries = match retrying {
+            true => u32::try_from(config.reconnect_retries.max(1)).unwrap_or(u32::MAX),
+            false => 0,
+        };
         let client = redis::cluster::ClusterClientBuilder::new(config.nodes.clone())
             .connection_timeout(config.connect_timeout)
             .response_timeout(config.timeout)
-            .retries(u32::try_from(config.reconnect_retries.max(1)).unwrap_or(u32::MAX))
+            .retries(retries)
             .min_retry_wait(20)
             .max_retry_wait(200)
             .build()?;
@@ -67,7 +98,7 @@ impl Conn {
     }
 
     #[cfg(not(feature = "cluster"))]
-    async fn cluster(_config: &RedisConfig) -> redis::RedisResult<Conn> {
+    async fn cluster(_config: &RedisConfig, _retrying: bool) -> redis::RedisResult<Conn> {
         Err(RedisError::from((
             redis::ErrorKind::InvalidClientConfig,
             "built without the `cluster` feature",

@@ -75,6 +75,13 @@
 //! collection therefore lives on one node: spread load over many collections, not one huge
 //! one. A `keys()` cursor is only valid while the slot stays on the same node.
 //!
+//! The cluster client re-sends a command whose connection dropped before the reply — after
+//! the server may have run it. `put_if_absent`, `take`, `compare_and_swap`, `delete` and
+//! `delete_many` therefore go through a second cluster connection that never re-sends: a lost
+//! reply is a temporary error (the operation may have happened), never the answer of a second
+//! run (a `take` that had removed the value answering `None`). A `MOVED`/`ASK` redirect of
+//! those (resharding) is a temporary error too. Tested in `tests/cluster_lost_reply.rs`.
+//!
 //! ## TLS
 //!
 //! With the `tls` feature, `rediss://` URLs connect over TLS with rustls (ring provider) and

@@ -15,7 +15,7 @@ use mcp_kv_core::{
 use redis::{cmd, Cmd, Script, Value};
 
 use crate::config::{RedisConfig, RedisConfigBuilder, Topology};
-use crate::conn::{is_unknown_command, map_error, Conn, BACKEND};
+use crate::conn::{is_unknown_command, map_error, Conn, Conns, BACKEND};
 use crate::encoding::{
     all_collections_pattern, decode_collection, pttl_to_ttl, ttl_millis, CollectionKeys,
     ScanPosition,
@@ -88,7 +88,7 @@ pub struct RedisStore {
 }
 
 struct Inner {
-    conn: Conn,
+    conns: Conns,
     config: RedisConfig,
     caps: Capabilities,
     closed: AtomicBool,
@@ -118,7 +118,7 @@ impl RedisStore {
     /// Connects with `config`. The first connection is made now: an unreachable server is a
     /// temporary [`ErrorKind::Unavailable`] (or [`ErrorKind::Timeout`]) error.
     pub async fn connect(config: RedisConfig) -> Result<Self> {
-        let conn = Conn::connect(&config).await?;
+        let conns = Conns::connect(&config).await?;
         let mut caps = Capabilities::default().with_atomic(true);
         caps.native_ttl = true;
         caps.enumerate = true;
@@ -127,7 +127,7 @@ impl RedisStore {
         caps.max_value_bytes = config.max_value_bytes;
         Ok(RedisStore {
             inner: Arc::new(Inner {
-                conn,
+                conns,
                 take_with_script: AtomicBool::new(config.take_with_script),
                 config,
                 caps,
@@ -150,7 +150,9 @@ impl RedisStore {
         CollectionKeys::new(&self.inner.config.prefix, collection)
     }
 
-    /// A handle on the connection, or `Unavailable` once closed.
+    /// A handle on the connection for `op` — one that never re-sends a command for the
+    /// operations whose second run would answer for the first (see [`Conns`]) — or
+    /// `Unavailable` once closed.
     fn conn(&self, op: Operation) -> Result<Conn> {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(Error::new(ErrorKind::Unavailable, "the store is closed")
@@ -158,7 +160,15 @@ impl RedisStore {
                 .with_operation(op)
                 .with_backend(BACKEND));
         }
-        Ok(self.inner.conn.clone())
+        let conns = &self.inner.conns;
+        Ok(match op {
+            Operation::PutIfAbsent
+            | Operation::Take
+            | Operation::CompareAndSwap
+            | Operation::Delete
+            | Operation::DeleteMany => conns.once.clone(),
+            _ => conns.any.clone(),
+        })
     }
 
     /// Runs one round trip under the operation deadline, mapping errors.
