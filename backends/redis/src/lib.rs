@@ -104,7 +104,10 @@
 //!
 //! `keys()` follows `SCAN`'s guarantee: a key live during the whole listing is returned; if
 //! the server shrinks its hash table between two pages, a key may come back once more (never
-//! within one page). Expired keys are never listed.
+//! within one page). Expired keys are never listed: a cursor carries the keys of its last
+//! `SCAN` batch that did not fit the page, and the next page checks they still exist. A
+//! cursor names its collection (a hash of the name): given to another collection's `keys()`
+//! it is `InvalidKey`.
 
 #![forbid(unsafe_code)]
 

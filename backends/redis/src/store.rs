@@ -171,6 +171,31 @@ impl RedisStore {
         })
     }
 
+    /// The keys of `keys` (of collection `ck`) that exist now: one pipelined `EXISTS` each, in
+    /// one round trip (one slot in a cluster).
+    async fn still_live(
+        &self,
+        op: Operation,
+        conn: &mut Conn,
+        ck: &CollectionKeys,
+        keys: Vec<String>,
+    ) -> Result<Vec<String>> {
+        if keys.is_empty() {
+            return Ok(keys);
+        }
+        let mut pipe = redis::pipe();
+        for key in &keys {
+            pipe.cmd("EXISTS").arg(ck.key(key));
+        }
+        let found: Vec<i64> = self.run(op, pipe.query_async(conn)).await?;
+        Ok(keys
+            .into_iter()
+            .zip(found)
+            .filter(|(_, n)| *n > 0)
+            .map(|(k, _)| k)
+            .collect())
+    }
+
     /// Runs one round trip under the operation deadline, mapping errors.
     async fn run<T>(
         &self,
@@ -544,9 +569,10 @@ impl KvStore for RedisStore {
         const OP: Operation = Operation::Keys;
         rules::check_collection(collection).map_err(|e| e.with_operation(OP))?;
         rules::check_limit(limit).map_err(|e| e.with_operation(OP))?;
+        let tag = cursor_tag(collection);
         let (mut pos, mut scan_done) = match &cursor {
             Some(c) => {
-                let p = ScanPosition::parse(c).map_err(|e| e.with_operation(OP))?;
+                let p = parse_tagged(c, &tag).map_err(|e| e.with_operation(OP))?;
                 let done = p.cursor == 0;
                 (p, done)
             }
@@ -556,8 +582,11 @@ impl KvStore for RedisStore {
         let ck = self.keys_of(collection);
         let pattern = ck.pattern(&self.inner.config.prefix);
         let slot = ck.slot();
-        // Keys left over from the previous page come first.
-        let mut pending = std::mem::take(&mut pos.pending).into_iter();
+        // Keys left over from the previous page come first — those still live: they were
+        // scanned then, and may have expired or gone since.
+        let leftovers = std::mem::take(&mut pos.pending);
+        let leftovers = self.still_live(OP, &mut conn, &ck, leftovers).await?;
+        let mut pending = leftovers.into_iter();
         let mut keys: Vec<String> = pending.by_ref().take(limit).collect();
         let mut rest: Vec<String> = pending.collect();
         let mut seen: HashSet<String> = keys.iter().chain(&rest).cloned().collect();
@@ -586,13 +615,11 @@ impl KvStore for RedisStore {
         let next = if scan_done && rest.is_empty() {
             None
         } else {
-            Some(
-                ScanPosition {
-                    cursor: if scan_done { 0 } else { pos.cursor },
-                    pending: rest,
-                }
-                .to_cursor(),
-            )
+            let pos = ScanPosition {
+                cursor: if scan_done { 0 } else { pos.cursor },
+                pending: rest,
+            };
+            Some(Cursor::new(format!("{tag}/{}", pos.to_cursor().as_str())))
         };
         Ok(Page { keys, next })
     }
@@ -652,6 +679,33 @@ impl KvStore for RedisStore {
     async fn close(&self) -> Result<()> {
         self.inner.closed.store(true, Ordering::Release);
         Ok(())
+    }
+}
+
+/// What binds a `keys()` cursor to its collection: 16 hex digits of FNV-1a 64 over the
+/// collection name (stable across processes and builds, so any replica continues a listing).
+fn cursor_tag(collection: &str) -> String {
+    let hash = collection.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("{hash:016x}")
+}
+
+/// A cursor issued by `keys()` for the collection whose [`cursor_tag`] is `tag`; a cursor of
+/// another collection, or not ours, is `InvalidKey`.
+fn parse_tagged(cursor: &Cursor, tag: &str) -> Result<ScanPosition> {
+    match cursor.as_str().split_once('/') {
+        Some((t, rest)) if t == tag => ScanPosition::parse(&Cursor::new(rest)),
+        Some((t, _)) if t.len() == tag.len() && t.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Err(Error::new(
+                ErrorKind::InvalidKey,
+                "cursor was issued for another collection",
+            ))
+        }
+        _ => Err(Error::new(
+            ErrorKind::InvalidKey,
+            "cursor was not issued by this store",
+        )),
     }
 }
 

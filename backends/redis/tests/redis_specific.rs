@@ -175,6 +175,37 @@ async fn paging_returns_every_key_once_within_limits() {
 }
 
 #[tokio::test]
+async fn a_cursor_holds_no_expired_keys_and_only_its_collection() {
+    let Some((store, _raw, _p)) = setup("cursor").await else {
+        return;
+    };
+    let short: Vec<(String, Bytes)> = (0..300).map(|i| (format!("s{i}"), b("v"))).collect();
+    store
+        .put_many("c", short, Some(Duration::from_millis(300)))
+        .await
+        .unwrap();
+    let first = store.keys("c", None, 1).await.unwrap();
+    assert_eq!(first.keys.len(), 1);
+    let cursor = first.next.expect("more keys");
+    // Another collection's listing refuses the cursor.
+    let err = store
+        .keys("other", Some(cursor.clone()), 10)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidKey);
+    // The keys carried in the cursor expired meanwhile: none of them comes back.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut cursor = Some(cursor);
+    let mut late = Vec::new();
+    while let Some(c) = cursor {
+        let page = store.keys("c", Some(c), 50).await.unwrap();
+        late.extend(page.keys);
+        cursor = page.next;
+    }
+    assert!(late.is_empty(), "expired keys listed: {}", late.len());
+}
+
+#[tokio::test]
 async fn closed_store_and_bad_credentials() {
     let Some((store, _raw, _p)) = setup("closed").await else {
         return;
