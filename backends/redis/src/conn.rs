@@ -213,7 +213,25 @@ impl ConnectionLike for Conn {
 /// The context is written here; the source (the driver's message, which names no key or value)
 /// is attached for diagnosis.
 pub(crate) fn map_error(e: RedisError) -> Error {
-    let (kind, temporary, context): (ErrorKind, bool, &'static str) = if e.is_timeout() {
+    // A pipeline's error carries its commands' server errors inside: the first one's code
+    // (`OOM`, `WRONGTYPE`) classifies it as a single command's would.
+    let code: Option<String> = e.code().map(str::to_string).or_else(|| {
+        e.clone()
+            .into_server_errors()
+            .and_then(|errors| errors.first().map(|(_, err)| err.code().to_string()))
+    });
+    let code = code.as_deref();
+    // Refused credentials, also when a cluster client wraps them in its I/O error of the
+    // initial connections ("Failed to create initial connections", with the node's error as
+    // detail): never temporary, a retry cannot fix them.
+    const REFUSED: [&str; 3] = ["AuthenticationFailed", "WRONGPASS", "NOAUTH"];
+    let auth_refused = e.kind() == redis::ErrorKind::AuthenticationFailed
+        || code.is_some_and(|c| REFUSED.contains(&c))
+        || e.detail()
+            .is_some_and(|d| REFUSED.iter().any(|m| d.contains(m)));
+    let (kind, temporary, context): (ErrorKind, bool, &'static str) = if auth_refused {
+        (ErrorKind::Config, false, "Redis rejected the credentials")
+    } else if e.is_timeout() {
         (ErrorKind::Timeout, true, "Redis did not answer in time")
     } else if e.is_connection_refusal() || e.is_connection_dropped() || e.is_io_error() {
         (ErrorKind::Unavailable, true, "cannot reach Redis")
@@ -250,12 +268,12 @@ pub(crate) fn map_error(e: RedisError) -> Error {
                 false,
                 "the Redis user lacks a permission",
             ),
-            _ if e.code() == Some("WRONGTYPE") => (
+            _ if code == Some("WRONGTYPE") => (
                 ErrorKind::Corrupted,
                 false,
                 "the key holds a Redis type this store did not write",
             ),
-            _ if e.code() == Some("OOM") => (ErrorKind::Backend, true, "Redis is out of memory"),
+            _ if code == Some("OOM") => (ErrorKind::Backend, true, "Redis is out of memory"),
             _ => (ErrorKind::Backend, false, "Redis returned an error"),
         }
     };
@@ -285,6 +303,18 @@ mod tests {
         let m = map_error(e);
         assert_eq!(m.kind(), ErrorKind::Timeout);
         assert!(m.is_temporary());
+    }
+
+    #[test]
+    fn refused_credentials_are_permanent_also_inside_a_cluster_io_error() {
+        let e = RedisError::from((
+            redis::ErrorKind::Io,
+            "Failed to create initial connections",
+            "AuthenticationFailed: invalid username-password pair".to_string(),
+        ));
+        let m = map_error(e);
+        assert_eq!(m.kind(), ErrorKind::Config);
+        assert!(!m.is_temporary());
     }
 
     #[test]

@@ -206,6 +206,35 @@ async fn a_cursor_holds_no_expired_keys_and_only_its_collection() {
 }
 
 #[tokio::test]
+async fn a_pipeline_out_of_memory_is_temporary_like_a_single_put() {
+    let Some(bin) = common::server_bin("pipeline_oom") else {
+        return;
+    };
+    // A throwaway server: the shared one keeps its memory limit.
+    let server = common::Server::start(bin);
+    let store = RedisStore::open(&server.url()).await.unwrap();
+    let mut raw = redis::Client::open(server.url().as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory")
+        .arg("4mb")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let big = Bytes::from(vec![1u8; 512 << 10]);
+    let entries: Vec<(String, Bytes)> = (0..40).map(|i| (format!("k{i}"), big.clone())).collect();
+    let err = store.put_many("c", entries, None).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Backend, "{err}");
+    assert!(err.is_temporary(), "{err}");
+    let single = store.put("c", "one-more", big, None).await.unwrap_err();
+    assert!(single.is_temporary(), "{single}");
+}
+
+#[tokio::test]
 async fn closed_store_and_bad_credentials() {
     let Some((store, _raw, _p)) = setup("closed").await else {
         return;
