@@ -240,14 +240,15 @@ impl DynamoStore {
         if return_old {
             req = req.return_values(ReturnValue::AllOld);
         }
-        let result = if op.is_idempotent() {
-            req.send().await
-        } else {
-            req.customize()
-                .config_override(no_blind_retries())
-                .send()
-                .await
-        };
+        // Never blindly re-sent, whatever the operation: the answer of a conditional delete is
+        // whether *this* request removed a live item, and a second run after a lost reply
+        // answers for the first (a `delete` that removed the entry reporting `false`).
+        // Throttling and other surely-unapplied failures are still retried.
+        let result = req
+            .customize()
+            .config_override(no_blind_retries())
+            .send()
+            .await;
         match result {
             Ok(out) => Ok(Some(out.attributes)),
             Err(e) if is_condition_failed(&e) => Ok(None),
@@ -527,18 +528,26 @@ impl DynamoStore {
         };
         let mut keys = Vec::new();
         loop {
+            // Ask for at least KEYS_QUERY_MIN items: expired items DynamoDB has not deleted yet
+            // count against a Query's Limit, and asking for only the keys still missing made
+            // one request per few expired items. Live items past the page are read again by
+            // the next page, which starts after the last key returned.
+            let want = (limit - keys.len()).max(KEYS_QUERY_MIN);
             let (items, next) = self
-                .query_page(
-                    Operation::Keys,
-                    &pk,
-                    start.as_deref(),
-                    Some(limit - keys.len()),
-                )
+                .query_page(Operation::Keys, &pk, start.as_deref(), Some(want))
                 .await?;
             let now = self.now();
-            for item in &items {
+            for (i, item) in items.iter().enumerate() {
                 if is_live(decode_expiry(item)?, now) {
                     keys.push(decode_key(item)?);
+                }
+                if keys.len() == limit {
+                    let rest_unread = i + 1 < items.len() || next.is_some();
+                    let next = match rest_unread {
+                        true => Some(Cursor::new(encode_cursor(&sort_key(item)?))),
+                        false => None,
+                    };
+                    return Ok(Page { keys, next });
                 }
             }
             match next {
@@ -618,6 +627,17 @@ impl DynamoStore {
 /// Per-call config of non-idempotent writes: no SDK retry after an outcome-unknown error.
 fn no_blind_retries() -> aws_sdk_dynamodb::config::Builder {
     aws_sdk_dynamodb::config::Builder::new().retry_classifier(RetryOnlyUnapplied)
+}
+
+/// The fewest items a `keys()` Query asks for (see `keys_impl`).
+const KEYS_QUERY_MIN: usize = 100;
+
+/// The sort key of a queried item (it always has one; `Corrupted` otherwise).
+fn sort_key(item: &Item) -> Result<String> {
+    match item.get(SK) {
+        Some(AttributeValue::S(sk)) => Ok(sk.clone()),
+        _ => Err(Error::corrupted("a queried item has no string sort key")),
+    }
 }
 
 /// Distinct primary keys of a batch, in first-seen order (DynamoDB rejects duplicates).

@@ -244,3 +244,53 @@ async fn unprocessed_items_and_keys_are_retried_until_done() {
     }
     plain.delete_table().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_pages_past_expired_items_in_few_requests() {
+    let Some(endpoint) = common::endpoint("keys_pages_past_expired_items_in_few_requests") else {
+        return;
+    };
+    let table = common::table_name("keys-expired");
+    let clock = mcp_kv_core::ManualClock::new();
+    let counter = RequestCounter::default();
+    let store = common::builder(&endpoint, &table)
+        .clock(clock.clone())
+        .interceptor(counter.clone())
+        .build()
+        .await
+        .unwrap();
+    // 200 entries that expire (DynamoDB keeps them until its TTL sweep), then 3 that live.
+    let short = Duration::from_millis(1);
+    store
+        .put_many("k", entries(200, "v"), Some(short))
+        .await
+        .unwrap();
+    let live: Vec<(String, Bytes)> = ["zz-1", "zz-2", "zz-3"]
+        .iter()
+        .map(|k| (k.to_string(), Bytes::from("v")))
+        .collect();
+    store.put_many("k", live, None).await.unwrap();
+    clock.advance(Duration::from_millis(5));
+    for limit in [1, 2, 10] {
+        counter.reset();
+        let mut cursor = None;
+        let mut seen = Vec::new();
+        loop {
+            let page = store.keys("k", cursor, limit).await.unwrap();
+            assert!(page.keys.len() <= limit);
+            seen.extend(page.keys);
+            match page.next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(seen, ["zz-1", "zz-2", "zz-3"], "limit {limit}");
+        // Was one Query per few expired items (201 requests at limit 1).
+        assert!(
+            counter.get() <= 8,
+            "limit {limit}: {} requests",
+            counter.get()
+        );
+    }
+    store.delete_table().await.unwrap();
+}

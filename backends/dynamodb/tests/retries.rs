@@ -94,5 +94,15 @@ async fn atomic_writes_are_not_retried_blindly() {
     fault.arm();
     assert!(store.take("r", "k").await.unwrap_err().is_temporary());
     assert_eq!(counter.get(), 1, "take not retried");
+
+    // A delete is conditional on a live entry: re-sent, it would answer `false` for the
+    // delete that happened. A temporary error instead.
+    store.put("r", "d", Bytes::from("v"), None).await.unwrap();
+    counter.reset();
+    fault.arm();
+    let err = store.delete("r", "d").await.unwrap_err();
+    assert!(err.is_temporary(), "{err}");
+    assert_eq!(counter.get(), 1, "delete not retried");
+    assert_eq!(store.get("r", "d").await.unwrap(), None);
     store.delete_table().await.unwrap();
 }
