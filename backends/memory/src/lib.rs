@@ -82,9 +82,14 @@
 //!   [`sweep_interval`](MemoryStoreBuilder::sweep_interval) (30 s by default). It holds only a
 //!   weak reference, upgraded for one sweep at a time, so it never keeps the store alive:
 //!   dropping the last handle wakes it and it ends; `close()` wakes and ends it too. Outside a
-//!   runtime no task starts; expired entries are still never returned.
+//!   runtime no task starts; expired entries are still never returned. In a runtime built
+//!   without its timer (no `enable_time`/`enable_all`), pass `sweep_interval(Duration::ZERO)`
+//!   (no sweeper): Tokio panics the task at its first sleep (the store goes on working,
+//!   unswept; with `panic = "abort"` the process would end).
 //! - **Close.** `close()` is idempotent: it stops the sweeper and frees every entry; afterwards
 //!   every operation fails with [`ErrorKind::Unavailable`](mcp_kv_core::ErrorKind::Unavailable).
+//!   A write racing `close()` either landed before it (and was freed) or fails: each write
+//!   checks the flag again after writing and, finding the store closed, clears it again.
 //! - **`keys()` paging** returns live keys in byte order; the cursor is the last key returned,
 //!   and the next page starts strictly after it, so a key that stays live throughout a listing
 //!   is returned exactly once even while other keys come and go. A page costs one pass over the

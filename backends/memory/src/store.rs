@@ -82,6 +82,21 @@ impl MemoryStore {
         &self.inner
     }
 
+    /// After a write: if `close()` ran meanwhile (it may have cleared this shard before the
+    /// write landed), clears again — `close` is idempotent — and fails the write, so a closed
+    /// store holds nothing and no write that raced `close()` reports success.
+    ///
+    /// A write whose check here finds the store open landed before `close()` set its flag, and
+    /// `close()` clears every shard after setting it (the shard lock orders the two).
+    #[inline]
+    fn still_open<T>(&self, op: Operation, answer: T) -> Result<T> {
+        if self.inner.is_closed() {
+            self.inner.close();
+            return self.open(op).map(|()| answer);
+        }
+        Ok(answer)
+    }
+
     /// `Ok` while the store is open.
     #[inline]
     fn open(&self, op: Operation) -> Result<()> {
@@ -152,7 +167,7 @@ impl KvStore for MemoryStore {
         let exp = deadline(&mut self.inner.now(), ttl);
         self.inner
             .put(&self.inner.route(collection, key), value, exp);
-        Ok(())
+        self.still_open(Operation::Put, ())
     }
 
     async fn delete(&self, collection: &str, key: &str) -> Result<bool> {
@@ -188,7 +203,7 @@ impl KvStore for MemoryStore {
         self.open(Operation::PutMany)?;
         let exp = deadline(&mut self.inner.now(), ttl);
         self.inner.put_many(collection, entries, exp);
-        Ok(())
+        self.still_open(Operation::PutMany, ())
     }
 
     async fn delete_many(&self, collection: &str, keys: &[&str]) -> Result<u64> {
@@ -219,7 +234,8 @@ impl KvStore for MemoryStore {
         let mut now = self.inner.now();
         let exp = deadline(&mut now, ttl);
         let loc = self.inner.route(collection, key);
-        Ok(self.inner.put_if_absent(&loc, &mut now, value, exp))
+        let stored = self.inner.put_if_absent(&loc, &mut now, value, exp);
+        self.still_open(Operation::PutIfAbsent, stored)
     }
 
     async fn take(&self, collection: &str, key: &str) -> Result<Option<Bytes>> {
@@ -247,9 +263,10 @@ impl KvStore for MemoryStore {
         let mut now = self.inner.now();
         let exp = deadline(&mut now, ttl);
         let loc = self.inner.route(collection, key);
-        Ok(self
+        let swapped = self
             .inner
-            .compare_and_swap(&loc, &mut now, current, new, exp))
+            .compare_and_swap(&loc, &mut now, current, new, exp);
+        self.still_open(op, swapped)
     }
 
     async fn touch(&self, collection: &str, key: &str, ttl: Option<Duration>) -> Result<bool> {
