@@ -33,6 +33,9 @@ pub async fn open(url: &str) -> Result<DynStore> {
     let (scheme, rest) = url
         .split_once("://")
         .ok_or_else(|| config("the URL has no scheme (expected e.g. memory://, sqlite://path)"))?;
+    // Schemes are case-insensitive (RFC 3986).
+    let scheme = scheme.to_ascii_lowercase();
+    let scheme = scheme.as_str();
     let (location, query) = match rest.split_once('?') {
         Some((l, q)) => (l, q),
         None => (rest, ""),
@@ -45,10 +48,12 @@ pub async fn open(url: &str) -> Result<DynStore> {
         "redis+cluster" | "rediss+cluster" => open_redis_cluster(scheme, rest).await?,
         "dynamodb" => open_dynamodb(url).await?,
         other => {
-            return Err(config(format!(
-                "unknown scheme `{other}`; known: memory, sqlite, sled, redis, rediss, \
-                 redis+cluster, dynamodb"
-            )))
+            // Not echoed: whatever was written before `://` might be a secret.
+            let _ = other;
+            return Err(config(
+                "unknown URL scheme; known: memory, sqlite, sled, redis, rediss, \
+                 redis+cluster, dynamodb",
+            ));
         }
     };
     Ok(store)
@@ -74,8 +79,14 @@ fn params<'a>(query: &'a str, known: &[&str]) -> Result<Vec<(&'a str, &'a str)>>
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         if !known.contains(&k) {
+            // Named only when it looks like a parameter name: the query may hold a secret.
+            let shown =
+                match k.len() <= 40 && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                    true => format!("`{k}`"),
+                    false => "(not shown)".to_string(),
+                };
             return Err(config(format!(
-                "unknown URL parameter `{k}`; known: {}",
+                "unknown URL parameter {shown}; known: {}",
                 known.join(", ")
             )));
         }
@@ -167,22 +178,34 @@ async fn open_redis(_: &str) -> Result<DynStore> {
 
 #[cfg(feature = "redis-cluster")]
 async fn open_redis_cluster(scheme: &str, rest: &str) -> Result<DynStore> {
+    let config = cluster_config(scheme, rest)?;
+    Ok(Arc::new(mcp_kv_redis::RedisStore::connect(config).await?))
+}
+
+/// The configuration of `redis+cluster://[auth@]h1:p1,h2:p2,…`: one seed URL per host, with
+/// the credentials; empty entries and spaces ignored.
+#[cfg(feature = "redis-cluster")]
+fn cluster_config(scheme: &str, rest: &str) -> Result<mcp_kv_redis::RedisConfig> {
     let base = scheme.trim_end_matches("+cluster");
     let (auth, hosts) = match rest.rsplit_once('@') {
         Some((auth, hosts)) => (format!("{auth}@"), hosts),
         None => (String::new(), rest),
     };
     let hosts = hosts.trim_end_matches('/');
-    if hosts.is_empty() {
-        return Err(config("redis+cluster:// needs at least one host:port"));
-    }
     let urls: Vec<String> = hosts
         .split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
         .map(|h| format!("{base}://{auth}{h}"))
         .collect();
-    Ok(Arc::new(
-        mcp_kv_redis::RedisStore::open(&urls.join(",")).await?,
-    ))
+    if urls.is_empty() {
+        return Err(config("redis+cluster:// needs at least one host:port"));
+    }
+    // A cluster even with one seed node (a configuration endpoint, say): one URL alone would
+    // otherwise mean a single server.
+    mcp_kv_redis::RedisConfig::builder()
+        .cluster_nodes(&urls)
+        .build()
 }
 
 #[cfg(not(feature = "redis-cluster"))]
@@ -209,8 +232,10 @@ mod tests {
         for url in [
             "no-scheme",
             "postgres://user:hunter2@host/db",
+            "hunter2://x",
             "memory://host",
             "memory://?bogus=1",
+            "memory://?hunter2-token",
             "memory://?max_entries_per_collection=0",
             "sqlite://",
             "sqlite://x.db?durability=sometimes",
@@ -220,6 +245,27 @@ mod tests {
             assert_eq!(kind, ErrorKind::Config, "{url}");
             assert!(!msg.contains("hunter2"), "{msg}");
         }
+    }
+
+    #[cfg(feature = "memory")]
+    #[tokio::test]
+    async fn schemes_are_case_insensitive() {
+        assert!(open("MEMORY://").await.is_ok());
+    }
+
+    #[cfg(feature = "redis-cluster")]
+    #[test]
+    fn one_cluster_seed_is_still_a_cluster() {
+        use mcp_kv_redis::Topology;
+        for rest in [
+            "127.0.0.1:7000",
+            "u:p@127.0.0.1:7000",
+            " 127.0.0.1:7000 , ,",
+        ] {
+            let config = cluster_config("redis+cluster", rest).unwrap();
+            assert_eq!(config.topology(), Topology::Cluster, "{rest}");
+        }
+        assert!(cluster_config("redis+cluster", " , ").is_err());
     }
 
     #[cfg(not(feature = "sled"))]

@@ -66,7 +66,7 @@ fn errors_are_one_line_and_never_echo_secrets() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("unknown scheme"), "{err}");
+    assert!(err.contains("unknown URL scheme"), "{err}");
     assert!(!err.contains("hunter2") && !err.contains("admin"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
 }

@@ -62,10 +62,15 @@ impl ManualClock {
         }
     }
 
-    /// Moves the clock forward by `by` (rounded up to whole milliseconds).
+    /// Moves the clock forward by `by` (rounded up to whole milliseconds), stopping at the end
+    /// of time (`u64::MAX` ms) rather than wrapping back to its start.
     pub fn advance(&self, by: Duration) {
-        self.now
-            .fetch_add(crate::expiry::ttl_millis_ceil(by), Ordering::SeqCst);
+        let by = crate::expiry::ttl_millis_ceil(by);
+        let _ = self
+            .now
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |now| {
+                Some(now.saturating_add(by))
+            });
     }
 
     /// Sets the clock to `epoch_millis`.
@@ -92,4 +97,20 @@ pub type SharedClock = Arc<dyn Clock>;
 /// The system clock as a [`SharedClock`].
 pub fn system_clock() -> SharedClock {
     Arc::new(SystemClock)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manual_clock_stops_at_the_end_of_time_never_wraps() {
+        let clock = ManualClock::new();
+        clock.set(1_000);
+        clock.advance(Duration::MAX);
+        assert_eq!(clock.now_millis(), u64::MAX);
+        clock.set(u64::MAX - 5);
+        clock.advance(Duration::from_millis(10));
+        assert_eq!(clock.now_millis(), u64::MAX);
+    }
 }

@@ -187,9 +187,12 @@ impl<T: Serialize + DeserializeOwned + Send + Sync> Collection<T> {
 
     /// Reads, transforms with `f` and writes back with compare-and-swap, retrying when a
     /// concurrent writer got there first (up to [`UPDATE_RETRIES`] times, with a randomized
-    /// exponential backoff from the third try, then [`ErrorKind::Conflict`]). `f` returning `None` deletes the key. Returns the new value.
+    /// exponential backoff from the third try, then [`ErrorKind::Conflict`]). `f` returning
+    /// `None` deletes the key. Returns the new value.
     ///
-    /// Requires `compare_and_swap` support.
+    /// The written value gets `ttl`, as a `put` would: `None` means no expiry, so an update
+    /// with `None` clears a TTL the value had (read it with `get_entry` and pass it on to keep
+    /// it). Requires `compare_and_swap` support.
     pub async fn update<F>(&self, key: &str, ttl: Option<Duration>, mut f: F) -> Result<Option<T>>
     where
         F: FnMut(Option<T>) -> Option<T> + Send,

@@ -46,8 +46,19 @@
 //! session's entries live in the collection `mcp-kv.session/<id>` with TTL `1.5 × idle_ttl`.
 //! Each access refreshes the marker, and at most every `idle_ttl / 2` per handle the TTLs of
 //! all the session's entries, so no entry expires while the session is alive, and reads
-//! through a session whose marker expired see nothing. Without `touch` support the marker is
-//! re-written instead; without enumeration only accessed entries are refreshed.
+//! through a session whose marker expired see nothing.
+//!
+//! Limits, by design of that layout:
+//!
+//! - An entry outlives its marker by up to `idle_ttl / 2`. A `put` in that window starts the
+//!   session again under the same id, and its old entries are visible again until they
+//!   expire. Session ids should not be reused after expiry (MCP session ids are fresh per
+//!   session), or call [`Session::end`] when a session ends.
+//! - The entries' TTLs are refreshed only on stores with both `touch` and enumeration; on
+//!   others an entry lives `1.5 × idle_ttl` from its last write, accessed or not. Without
+//!   enumeration [`Session::end`] removes only the marker (the entries expire on their own).
+//! - `mcp-kv.sessions` and the collections starting with `mcp-kv.session/` belong to sessions:
+//!   an application collection of such a name is read and removed by the session of that id.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -138,6 +149,7 @@ impl Session {
     /// The value of `key` in this session; refreshes the session. `None` once the session
     /// expired or ended.
     pub async fn get(&self, key: &str) -> Result<Option<Bytes>> {
+        rules::check_name(&self.collection, key)?;
         if !self.refresh(false).await? {
             return Ok(None);
         }
@@ -146,6 +158,10 @@ impl Session {
 
     /// Stores `value` under `key` in this session; starts or refreshes the session.
     pub async fn put(&self, key: &str, value: Bytes) -> Result<()> {
+        // Bad input fails before the session is started or refreshed.
+        let caps = self.store.capabilities();
+        let ttl = Some(entry_ttl(self.idle_ttl));
+        rules::check_put(&caps, &self.collection, key, value.len(), ttl)?;
         self.refresh(true).await?;
         self.store
             .put(&self.collection, key, value, Some(entry_ttl(self.idle_ttl)))
@@ -154,6 +170,7 @@ impl Session {
 
     /// Deletes `key` from this session; refreshes the session.
     pub async fn delete(&self, key: &str) -> Result<bool> {
+        rules::check_name(&self.collection, key)?;
         if !self.refresh(false).await? {
             return Ok(false);
         }
@@ -269,5 +286,53 @@ impl KvStoreExt for Arc<dyn KvStore> {
 
     fn session(&self, id: &str, idle_ttl: Duration) -> Result<Session> {
         Session::new(self.clone(), id, idle_ttl)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    /// A store that answers nothing: any call reaching it fails the test.
+    #[derive(Debug)]
+    struct Untouchable;
+
+    #[async_trait::async_trait]
+    impl KvStore for Untouchable {
+        fn capabilities(&self) -> crate::Capabilities {
+            crate::Capabilities::default()
+        }
+        async fn get_entry(&self, _: &str, _: &str) -> Result<Option<crate::Entry>> {
+            panic!("the store was called")
+        }
+        async fn put(&self, _: &str, _: &str, _: Bytes, _: Option<Duration>) -> Result<()> {
+            panic!("the store was called")
+        }
+        async fn delete(&self, _: &str, _: &str) -> Result<bool> {
+            panic!("the store was called")
+        }
+    }
+
+    #[tokio::test]
+    async fn bad_input_fails_before_the_session_is_touched() {
+        let s = Session::new(Arc::new(Untouchable), "sid", Duration::from_secs(60)).unwrap();
+        let too_big = Bytes::from(vec![
+            0u8;
+            crate::Capabilities::default().max_value_bytes + 1
+        ]);
+        assert_eq!(
+            s.put("", Bytes::new()).await.unwrap_err().kind(),
+            ErrorKind::InvalidKey
+        );
+        assert_eq!(
+            s.put("k", too_big).await.unwrap_err().kind(),
+            ErrorKind::ValueTooLarge
+        );
+        assert_eq!(s.get("").await.unwrap_err().kind(), ErrorKind::InvalidKey);
+        assert_eq!(
+            s.delete("").await.unwrap_err().kind(),
+            ErrorKind::InvalidKey
+        );
     }
 }
