@@ -303,30 +303,46 @@ async fn thirty_two_concurrent_identical_misses_run_the_handler_once() {
     assert_eq!(s.hits + s.coalesced, 31);
 }
 
+/// `tasks` concurrent identical `tools/call`s of tool `t`; each run of the handler takes
+/// 100 ms and answers `answer(run)` (runs counted by `n` from 0).
+async fn concurrent_calls(
+    cache: &ResponseCache,
+    tasks: usize,
+    n: &Counter,
+    answer: fn(usize) -> R,
+) -> Vec<R> {
+    let calls: Vec<_> = (0..tasks)
+        .map(|_| {
+            let (cache, n) = (cache.clone(), n.clone());
+            tokio::spawn(async move {
+                cache
+                    .get_or_compute(
+                        Method::ToolsCall,
+                        &json!({"name": "t"}),
+                        &Partition::Anonymous,
+                        || async {
+                            let run = n.0.fetch_add(1, Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            answer(run)
+                        },
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for call in calls {
+        answers.push(call.await.unwrap());
+    }
+    answers
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_errors_are_shared_not_cached() {
     let cache = cache_with(tool_config());
     let n = Counter::default();
-    let mut tasks = Vec::new();
-    for _ in 0..8 {
-        let (cache, n) = (cache.clone(), n.clone());
-        tasks.push(tokio::spawn(async move {
-            cache
-                .get_or_compute(
-                    Method::ToolsCall,
-                    &json!({"name": "t"}),
-                    &Partition::Anonymous,
-                    || async {
-                        n.0.fetch_add(1, Ordering::SeqCst);
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        R::Err("down".into())
-                    },
-                )
-                .await
-        }));
-    }
-    for t in tasks {
-        assert_eq!(t.await.unwrap(), Err("down".to_string()));
+    for answer in concurrent_calls(&cache, 8, &n, |_| R::Err("down".into())).await {
+        assert_eq!(answer, Err("down".to_string()));
     }
     assert_eq!(n.runs(), 1);
     assert_eq!(cache.stats().method(Method::ToolsCall).stores, 0);
@@ -338,31 +354,11 @@ async fn incomplete_results_are_each_callers_own() {
     // their own, never the leader's.
     let cache = cache_with(tool_config());
     let n = Counter::default();
-    let mut tasks = Vec::new();
-    for _ in 0..4 {
-        let (cache, n) = (cache.clone(), n.clone());
-        tasks.push(tokio::spawn(async move {
-            cache
-                .get_or_compute(
-                    Method::ToolsCall,
-                    &json!({"name": "t"}),
-                    &Partition::Anonymous,
-                    || async {
-                        let run = n.0.fetch_add(1, Ordering::SeqCst);
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        R::Ok(json!({"resultType": "incomplete", "task": run}))
-                    },
-                )
-                .await
-        }));
-    }
+    let incomplete = |run: usize| R::Ok(json!({"resultType": "incomplete", "task": run}));
     let mut seen = std::collections::BTreeSet::new();
-    for t in tasks {
-        let v = t.await.unwrap().unwrap();
-        assert!(
-            seen.insert(v["task"].as_u64().unwrap()),
-            "a task handle was shared"
-        );
+    for answer in concurrent_calls(&cache, 4, &n, incomplete).await {
+        let task = answer.unwrap()["task"].as_u64().unwrap();
+        assert!(seen.insert(task), "a task handle was shared");
     }
     assert_eq!(n.runs(), 4);
     assert_eq!(cache.stats().method(Method::ToolsCall).stores, 0);

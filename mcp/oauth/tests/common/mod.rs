@@ -1086,14 +1086,11 @@ pub async fn token_passthrough_upstream_tokens_stay_server_side(env: &Env) {
     assert_eq!(up.access_token.expose_secret(), "upstream-access-2");
     // The upstream record's TTL is max(access, refresh, 1 s).
     let (uc, uk) = env.only_key("upstream").await;
-    let ttl = env
-        .raw
-        .get_entry(&uc, &uk)
-        .await
-        .unwrap()
-        .unwrap()
-        .ttl
-        .unwrap();
+    let stored_ttl = || async {
+        let entry = env.raw.get_entry(&uc, &uk).await.unwrap().unwrap();
+        entry.ttl.unwrap()
+    };
+    let ttl = stored_ttl().await;
     assert!(
         ttl <= s_lifetime(env) && ttl > Duration::from_secs(3600),
         "{ttl:?}"
@@ -1106,14 +1103,7 @@ pub async fn token_passthrough_upstream_tokens_stay_server_side(env: &Env) {
         .replace_upstream_tokens(&grant, short)
         .await
         .unwrap();
-    let ttl = env
-        .raw
-        .get_entry(&uc, &uk)
-        .await
-        .unwrap()
-        .unwrap()
-        .ttl
-        .unwrap();
+    let ttl = stored_ttl().await;
     assert!(ttl > Duration::from_secs(3600), "{ttl:?}");
     // After a revocation, a late upstream refresh does not bring the tokens back.
     assert!(env
