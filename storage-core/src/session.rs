@@ -42,18 +42,20 @@
 //!
 //! # How it is stored
 //!
-//! A marker entry `mcp-kv.sessions / <id>` with TTL `idle_ttl` says the session is alive; the
-//! session's entries live in the collection `mcp-kv.session/<id>` with TTL `1.5 × idle_ttl`.
-//! Each access refreshes the marker, and at most every `idle_ttl / 2` per handle the TTLs of
-//! all the session's entries, so no entry expires while the session is alive, and reads
-//! through a session whose marker expired see nothing.
+//! A marker entry `mcp-kv.sessions / <id>` with TTL `idle_ttl` says the session is alive and
+//! holds its **incarnation**, a token made when the session (re)starts; the session's entries
+//! live in the collection `mcp-kv.session/<id>` under the keys `<incarnation>/<key>`, with TTL
+//! `1.5 × idle_ttl`. Each access reads and refreshes the marker, and at most every
+//! `idle_ttl / 2` per handle the TTLs of the incarnation's entries, so no entry expires while
+//! the session is alive, and reads through a session whose marker expired see nothing. A
+//! session that expired and starts again under the same id gets a new incarnation: the old
+//! entries, which outlive the marker by up to `idle_ttl / 2`, stay invisible until they
+//! expire (or [`Session::end`] removes them). Concurrent first accesses agree on one
+//! incarnation through `put_if_absent`.
 //!
-//! Limits, by design of that layout:
+//! Limits:
 //!
-//! - An entry outlives its marker by up to `idle_ttl / 2`. A `put` in that window starts the
-//!   session again under the same id, and its old entries are visible again until they
-//!   expire. Session ids should not be reused after expiry (MCP session ids are fresh per
-//!   session), or call [`Session::end`] when a session ends.
+//! - Keys are at most 4096 − 17 bytes (the incarnation prefix takes the rest).
 //! - The entries' TTLs are refreshed only on stores with both `touch` and enumeration; on
 //!   others an entry lives `1.5 × idle_ttl` from its last write, accessed or not. Without
 //!   enumeration [`Session::end`] removes only the marker (the entries expire on their own).
@@ -91,6 +93,20 @@ pub struct Session {
 
 /// `last_refresh` before the first refresh (or after `end`).
 const NEVER: u64 = u64::MAX;
+
+/// Bytes an entry key gains: the incarnation (16 hex digits) and `/`.
+const INCARNATION_PREFIX_BYTES: usize = 17;
+
+/// A new incarnation token: 16 hex digits of the clock's milliseconds mixed with a
+/// process-wide counter and the process id. Unique enough: it only has to differ from the
+/// previous incarnation of the same id (which ended at least an idle TTL earlier, or by
+/// `end`), and concurrent creators settle on one through `put_if_absent`.
+fn new_incarnation(now_millis: u64) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mixed = now_millis.rotate_left(20) ^ n.rotate_left(44) ^ u64::from(std::process::id());
+    format!("{mixed:016x}")
+}
 
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -149,11 +165,13 @@ impl Session {
     /// The value of `key` in this session; refreshes the session. `None` once the session
     /// expired or ended.
     pub async fn get(&self, key: &str) -> Result<Option<Bytes>> {
-        rules::check_name(&self.collection, key)?;
-        if !self.refresh(false).await? {
+        check_session_key(key)?;
+        let Some(inc) = self.refresh(false).await? else {
             return Ok(None);
-        }
-        self.store.get(&self.collection, key).await
+        };
+        self.store
+            .get(&self.collection, &entry_key(&inc, key))
+            .await
     }
 
     /// Stores `value` under `key` in this session; starts or refreshes the session.
@@ -161,20 +179,28 @@ impl Session {
         // Bad input fails before the session is started or refreshed.
         let caps = self.store.capabilities();
         let ttl = Some(entry_ttl(self.idle_ttl));
+        check_session_key(key)?;
         rules::check_put(&caps, &self.collection, key, value.len(), ttl)?;
-        self.refresh(true).await?;
+        let Some(inc) = self.refresh(true).await? else {
+            return Err(crate::Error::new(
+                crate::ErrorKind::Conflict,
+                "the session could not be started (its marker kept changing)",
+            ));
+        };
         self.store
-            .put(&self.collection, key, value, Some(entry_ttl(self.idle_ttl)))
+            .put(&self.collection, &entry_key(&inc, key), value, ttl)
             .await
     }
 
     /// Deletes `key` from this session; refreshes the session.
     pub async fn delete(&self, key: &str) -> Result<bool> {
-        rules::check_name(&self.collection, key)?;
-        if !self.refresh(false).await? {
+        check_session_key(key)?;
+        let Some(inc) = self.refresh(false).await? else {
             return Ok(false);
-        }
-        self.store.delete(&self.collection, key).await
+        };
+        self.store
+            .delete(&self.collection, &entry_key(&inc, key))
+            .await
     }
 
     /// The value of `key` decoded from JSON.
@@ -198,46 +224,92 @@ impl Session {
         Ok(0)
     }
 
-    /// Refreshes the marker (creating it when `create`), and every entry's TTL when due.
-    /// Returns whether the session is alive.
-    async fn refresh(&self, create: bool) -> Result<bool> {
+    /// Reads and refreshes the marker (starting a new incarnation when there is none and
+    /// `create`), and the incarnation's entries' TTLs when due. The live incarnation, or `None`
+    /// when the session is not alive (and not started).
+    async fn refresh(&self, create: bool) -> Result<Option<String>> {
         let caps = self.store.capabilities();
-        let alive = if caps.touch {
-            self.store
-                .touch(SESSION_MARKERS, &self.id, Some(self.idle_ttl))
-                .await?
-        } else {
-            self.store.get(SESSION_MARKERS, &self.id).await?.is_some()
-        };
-        if !alive && !create {
-            return Ok(false);
+        // A marker can expire between two reads, and a starter can lose to another: a few
+        // rounds settle it.
+        for _ in 0..4 {
+            if let Some(inc) = self.store.get(SESSION_MARKERS, &self.id).await? {
+                let inc = String::from_utf8(inc.to_vec())
+                    .ok()
+                    .filter(|i| i.len() + 1 == INCARNATION_PREFIX_BYTES)
+                    .ok_or_else(|| crate::Error::corrupted("a session marker is not ours"))?;
+                let refreshed = match caps.touch {
+                    true => {
+                        self.store
+                            .touch(SESSION_MARKERS, &self.id, Some(self.idle_ttl))
+                            .await?
+                    }
+                    false => {
+                        let marker = Bytes::from(inc.clone().into_bytes());
+                        self.store
+                            .put(SESSION_MARKERS, &self.id, marker, Some(self.idle_ttl))
+                            .await?;
+                        true
+                    }
+                };
+                if !refreshed {
+                    continue; // expired between the read and the touch
+                }
+                self.refresh_entries_when_due(&inc, caps).await?;
+                return Ok(Some(inc));
+            }
+            if !create {
+                return Ok(None);
+            }
+            let inc = new_incarnation(self.clock.now_millis());
+            let marker = Bytes::from(inc.clone().into_bytes());
+            let started = match caps.put_if_absent {
+                true => {
+                    self.store
+                        .put_if_absent(SESSION_MARKERS, &self.id, marker, Some(self.idle_ttl))
+                        .await?
+                }
+                false => {
+                    self.store
+                        .put(SESSION_MARKERS, &self.id, marker, Some(self.idle_ttl))
+                        .await?;
+                    true
+                }
+            };
+            if started {
+                self.last_refresh
+                    .store(self.clock.now_millis(), Ordering::Relaxed);
+                return Ok(Some(inc));
+            }
+            // Another access started it first: read its incarnation.
         }
-        if !alive || !caps.touch {
-            self.store
-                .put(SESSION_MARKERS, &self.id, Bytes::new(), Some(self.idle_ttl))
-                .await?;
-        }
+        Ok(None)
+    }
+
+    /// At most every `idle_ttl / 2` per handle: the incarnation's entries get their TTL again.
+    async fn refresh_entries_when_due(&self, inc: &str, caps: crate::Capabilities) -> Result<()> {
         let now = self.clock.now_millis();
         let half_idle = crate::expiry::ttl_millis_ceil(self.idle_ttl / 2);
         let due = match self.last_refresh.load(Ordering::Relaxed) {
             NEVER => true,
             at => now.saturating_sub(at) >= half_idle,
         };
-        if alive && due && caps.touch && caps.enumerate {
-            self.refresh_entries().await?;
+        if !due {
+            return Ok(());
         }
-        if due {
-            self.last_refresh.store(now, Ordering::Relaxed);
+        if caps.touch && caps.enumerate {
+            self.refresh_entries(inc).await?;
         }
-        Ok(true)
+        self.last_refresh.store(now, Ordering::Relaxed);
+        Ok(())
     }
 
-    async fn refresh_entries(&self) -> Result<()> {
+    async fn refresh_entries(&self, inc: &str) -> Result<()> {
         let ttl = Some(entry_ttl(self.idle_ttl));
+        let prefix = entry_key(inc, "");
         let mut cursor = None;
         loop {
             let page = self.store.keys(&self.collection, cursor, 256).await?;
-            for key in &page.keys {
+            for key in page.keys.iter().filter(|k| k.starts_with(&prefix)) {
                 self.store.touch(&self.collection, key, ttl).await?;
             }
             match page.next {
@@ -246,6 +318,26 @@ impl Session {
             }
         }
     }
+}
+
+/// The stored key of a session key in incarnation `inc`.
+fn entry_key(inc: &str, key: &str) -> String {
+    format!("{inc}/{key}")
+}
+
+/// A session key: 1..=(4096 − 17) bytes (the incarnation prefix takes the rest).
+fn check_session_key(key: &str) -> Result<()> {
+    rules::check_key(key)?;
+    if key.len() + INCARNATION_PREFIX_BYTES > rules::MAX_KEY_BYTES {
+        return Err(crate::Error::new(
+            crate::ErrorKind::InvalidKey,
+            format!(
+                "a session key is at most {} bytes",
+                rules::MAX_KEY_BYTES - INCARNATION_PREFIX_BYTES
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn entry_ttl(idle: Duration) -> Duration {
