@@ -99,7 +99,11 @@
 //! re-established in the background (a few quick retries, then on the next call): meanwhile
 //! calls fail with a temporary [`ErrorKind::Unavailable`](mcp_kv_core::ErrorKind) or
 //! [`ErrorKind::Timeout`](mcp_kv_core::ErrorKind), never hang. Other server errors are
-//! permanent `Backend` errors; a key of another Redis type is `Corrupted`. Messages never hold
+//! permanent `Backend` errors; a key of another Redis type (written behind the store's back)
+//! is `Corrupted` for `get`, `get_entry`, `get_entries`, `take` and `compare_and_swap`, while
+//! `get_many` (`MGET`) reads it as absent, `put_if_absent` as present and `touch` as live.
+//! `close()` makes every later call fail with `Unavailable`; the connections themselves close
+//! when the last clone of the store is dropped. Messages never hold
 //! keys, values or passwords.
 //!
 //! `keys()` follows `SCAN`'s guarantee: a key live during the whole listing is returned; if
