@@ -47,9 +47,8 @@ pub async fn open(url: &str) -> Result<DynStore> {
         "redis" | "rediss" => open_redis(url).await?,
         "redis+cluster" | "rediss+cluster" => open_redis_cluster(scheme, rest).await?,
         "dynamodb" => open_dynamodb(url).await?,
-        other => {
-            // Not echoed: whatever was written before `://` might be a secret.
-            let _ = other;
+        // Not echoed: whatever was written before `://` might be a secret.
+        _ => {
             return Err(config(
                 "unknown URL scheme; known: memory, sqlite, sled, redis, rediss, \
                  redis+cluster, dynamodb",

@@ -8,8 +8,8 @@
 //! share fsyncs instead of queueing one each.
 //!
 //! Waking a sleeping thread costs tens of µs on an idle machine, more than a flush on a fast
-//! disk, so the thread and its callers spin for [`SPIN`] before they sleep
-//! ([`mcp_kv_core::handoff`]).
+//! disk, so the thread polls for [`SPIN`] and its callers for [`ANSWER_SPIN`] before they
+//! sleep ([`mcp_kv_core::handoff`]).
 //!
 //! Not sled's `flush_async`: in sled 0.34 concurrent `flush_async` calls deadlock (sled issues
 //! #1241 and #1308). Not `spawn_blocking` per write: a hand-off per write, and no grouping.

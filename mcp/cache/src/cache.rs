@@ -407,7 +407,14 @@ impl ResponseCache {
             Ok(Some(bytes)) => match serde_json::from_slice::<T>(&bytes) {
                 // What the cache never stores is never served either (an entry written by
                 // another version, or behind the cache's back).
-                Ok(v) if !v.hints().is_error && !v.hints().incomplete => Some(v),
+                Ok(v)
+                    if {
+                        let hints = v.hints();
+                        !hints.is_error && !hints.incomplete
+                    } =>
+                {
+                    Some(v)
+                }
                 _ => {
                     tracing::warn!(
                         method = method.as_str(),

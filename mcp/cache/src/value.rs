@@ -26,8 +26,8 @@ pub struct ResultHints {
     /// The result's freshness hint (`ttlMs`): the cache keeps it at most this long; zero means
     /// not cached.
     pub ttl: Option<Duration>,
-    /// The result's scope hint (`cacheScope`): a private result is never stored in the public
-    /// partition.
+    /// The result's scope hint (`cacheScope`): a private result is never stored in a partition
+    /// callers share (the public one, or the anonymous one).
     pub scope: Option<HintScope>,
 }
 

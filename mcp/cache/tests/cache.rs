@@ -626,37 +626,50 @@ async fn invalidation_per_method_partition_and_pair() {
     assert_eq!(n.runs(), 13);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_result_computed_across_an_invalidation_is_not_stored() {
-    let cache = cache_with(tool_config());
+/// Starts a `tools/call` of tool `t` answered by `first`, invalidates `tools/call` after
+/// `after`, then makes the same call answered by `next`: what the two calls returned.
+async fn invalidated_during_a_call<F>(
+    cache: &ResponseCache,
+    first: F,
+    after: Duration,
+    next: &str,
+) -> (R, R)
+where
+    F: std::future::Future<Output = R> + Send + 'static,
+{
     let params = json!({"name": "t"});
-    let slow = {
+    let call = {
         let (cache, params) = (cache.clone(), params.clone());
         tokio::spawn(async move {
             cache
-                .get_or_compute(
-                    Method::ToolsCall,
-                    &params,
-                    &Partition::Anonymous,
-                    || async {
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        R::Ok(text("stale"))
-                    },
-                )
+                .get_or_compute(Method::ToolsCall, &params, &Partition::Anonymous, || first)
                 .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    tokio::time::sleep(after).await;
     cache.invalidate_method(Method::ToolsCall).await.unwrap();
-    assert_eq!(slow.await.unwrap(), Ok(text("stale")));
-    let fresh = cache
+    let first = call.await.unwrap();
+    let next = cache
         .get_or_compute(
             Method::ToolsCall,
             &params,
             &Partition::Anonymous,
-            || async { R::Ok(text("fresh")) },
+            || async { R::Ok(text(next)) },
         )
         .await;
+    (first, next)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_computed_across_an_invalidation_is_not_stored() {
+    let cache = cache_with(tool_config());
+    let slow = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        R::Ok(text("stale"))
+    };
+    let (first, fresh) =
+        invalidated_during_a_call(&cache, slow, Duration::from_millis(20), "fresh").await;
+    assert_eq!(first, Ok(text("stale")));
     assert_eq!(fresh, Ok(text("fresh")));
 }
 
@@ -707,32 +720,11 @@ impl KvStore for SlowPuts {
 async fn an_invalidation_during_the_store_write_holds() {
     let store: DynStore = Arc::new(SlowPuts(MemoryStore::new()));
     let cache = ResponseCache::builder(store).config(tool_config()).build();
-    let params = json!({"name": "t"});
-    let first = {
-        let (cache, params) = (cache.clone(), params.clone());
-        tokio::spawn(async move {
-            cache
-                .get_or_compute(
-                    Method::ToolsCall,
-                    &params,
-                    &Partition::Anonymous,
-                    || async { R::Ok(text("old")) },
-                )
-                .await
-        })
-    };
-    // The handler answered at once; the put is in flight for 100 ms.
-    tokio::time::sleep(Duration::from_millis(30)).await;
-    cache.invalidate_method(Method::ToolsCall).await.unwrap();
-    assert_eq!(first.await.unwrap(), Ok(text("old")));
-    let next = cache
-        .get_or_compute(
-            Method::ToolsCall,
-            &params,
-            &Partition::Anonymous,
-            || async { R::Ok(text("new")) },
-        )
-        .await;
+    // The handler answers at once; the put is in flight for 100 ms.
+    let at_once = async { R::Ok(text("old")) };
+    let (first, next) =
+        invalidated_during_a_call(&cache, at_once, Duration::from_millis(30), "new").await;
+    assert_eq!(first, Ok(text("old")));
     assert_eq!(
         next,
         Ok(text("new")),
