@@ -15,6 +15,12 @@ use mcp_kv_core::{DynStore, Error, ErrorKind, Operation, Result};
 /// | `redis+cluster://[user:pass@]h1:p1,h2:p2,…` | Redis Cluster | `redis-cluster` |
 /// | `dynamodb://table?region=…&endpoint=…` | DynamoDB | `dynamodb` |
 ///
+/// Paths and parameter values are percent-decoded, as in any URL: `sqlite:///srv/my%20state.db`
+/// opens `/srv/my state.db`, `%25` is a literal `%`, and a `?` or `&` in a path is written
+/// `%3F` / `%26` (a raw `?` starts the parameters). A malformed escape or one that does not
+/// decode to UTF-8 is an error. Redis URLs are parsed by the redis crate (passwords
+/// percent-decoded there), DynamoDB URLs as documented in `mcp_kv_dynamodb::config`.
+///
 /// An unknown scheme, a malformed URL or a scheme whose feature is not compiled in is an
 /// [`ErrorKind::Config`] error; the message names the feature to enable. Messages never echo
 /// the URL (it may carry a password).
@@ -71,9 +77,18 @@ fn not_compiled(scheme: &str, feature: &str) -> Error {
     ))
 }
 
-/// `key=value` pairs of a query string; a key not in `known` is an error.
+/// A percent-decoded path or parameter value. Not echoed on error: it may be a secret.
 #[allow(dead_code)] // used only by some feature combinations
-fn params<'a>(query: &'a str, known: &[&str]) -> Result<Vec<(&'a str, &'a str)>> {
+fn decoded(part: &str) -> Result<String> {
+    mcp_kv_core::encoding::unescape(part).map_err(|_| {
+        config("malformed percent-encoding in the URL (`%` must start two hex digits of UTF-8)")
+    })
+}
+
+/// `key=value` pairs of a query string, values percent-decoded; a key not in `known` is an
+/// error.
+#[allow(dead_code)] // used only by some feature combinations
+fn params<'a>(query: &'a str, known: &[&str]) -> Result<Vec<(&'a str, String)>> {
     let mut out = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -89,7 +104,7 @@ fn params<'a>(query: &'a str, known: &[&str]) -> Result<Vec<(&'a str, &'a str)>>
                 known.join(", ")
             )));
         }
-        out.push((k, v));
+        out.push((k, decoded(v)?));
     }
     Ok(out)
 }
@@ -102,6 +117,7 @@ fn open_memory(location: &str, query: &str) -> Result<DynStore> {
     let mut builder = mcp_kv_memory::MemoryStore::builder();
     for (k, v) in params(query, &["max_entries_per_collection"])? {
         if k == "max_entries_per_collection" {
+            let v = v.as_str();
             let n: usize =
                 v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
                     config("max_entries_per_collection must be a positive integer")
@@ -121,13 +137,13 @@ fn open_memory(_: &str, _: &str) -> Result<DynStore> {
 fn open_sqlite(location: &str, query: &str) -> Result<DynStore> {
     use mcp_kv_sqlite::{Durability, SqliteStore};
     let mut builder = SqliteStore::builder();
-    builder = match location {
+    builder = match decoded(location)?.as_str() {
         "" => return Err(config("sqlite:// needs a path, or :memory:")),
         ":memory:" => builder.memory(),
         path => builder.path(path),
     };
     for (k, v) in params(query, &["durability", "table"])? {
-        builder = match (k, v) {
+        builder = match (k, v.as_str()) {
             ("durability", "normal") => builder.durability(Durability::Normal),
             ("durability", "full") => builder.durability(Durability::Full),
             ("durability", _) => return Err(config("durability must be `normal` or `full`")),
@@ -146,12 +162,13 @@ fn open_sqlite(_: &str, _: &str) -> Result<DynStore> {
 #[cfg(feature = "sled")]
 fn open_sled(location: &str, query: &str) -> Result<DynStore> {
     use mcp_kv_sled::{Durability, SledStore};
-    if location.is_empty() {
+    let path = decoded(location)?;
+    if path.is_empty() {
         return Err(config("sled:// needs a path"));
     }
-    let mut builder = SledStore::builder().path(location);
+    let mut builder = SledStore::builder().path(path);
     for (k, v) in params(query, &["durability"])? {
-        builder = match (k, v) {
+        builder = match (k, v.as_str()) {
             ("durability", "periodic") => builder.durability(Durability::Periodic),
             ("durability", "flush") => builder.durability(Durability::Flush),
             _ => return Err(config("durability must be `periodic` or `flush`")),
@@ -238,6 +255,10 @@ mod tests {
             "memory://?max_entries_per_collection=0",
             "sqlite://",
             "sqlite://x.db?durability=sometimes",
+            "sqlite://bad%zz.db",
+            "sqlite://hunter2%ff.db",
+            "sled://half%4",
+            "memory://?max_entries_per_collection=%+1",
         ] {
             let err = open(url).await.err().map(|e| (e.kind(), e.to_string()));
             let (kind, msg) = err.unwrap_or_else(|| panic!("{url} opened"));
@@ -297,5 +318,32 @@ mod tests {
         store.close().await.unwrap_or_else(|e| panic!("{e}"));
         assert!(path.exists());
         assert!(open("sqlite://:memory:").await.is_ok());
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn url_paths_and_values_are_percent_decoded() {
+        use mcp_kv_core::KvStore;
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let url = format!(
+            "sqlite://{}/my%20state%3F%25.db?table=kv%5Fstore",
+            dir.path().display()
+        );
+        let store = open(&url).await.unwrap_or_else(|e| panic!("{e}"));
+        store
+            .put("c", "k", bytes::Bytes::from_static(b"v"), None)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        store.close().await.unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("my state?%.db");
+        assert!(path.exists(), "{path:?} not created");
+        // The table name was decoded too: the file holds `kv_store`.
+        let again = mcp_kv_sqlite::SqliteStore::builder()
+            .path(&path)
+            .table("kv_store")
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(again.get("c", "k").await.ok().flatten().is_some());
+        again.close().await.unwrap_or_else(|e| panic!("{e}"));
     }
 }

@@ -115,8 +115,10 @@ pub fn unescape(s: &str) -> Result<String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
+            // Two hex digits exactly (`from_str_radix` alone would take a sign: `%+1`).
             let hex = bytes
                 .get(i + 1..i + 3)
+                .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
                 .and_then(|h| std::str::from_utf8(h).ok())
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
                 .ok_or_else(|| Error::corrupted("malformed escape in a stored name"))?;
@@ -165,5 +167,8 @@ mod tests {
         }
         assert!(unescape("%G1").is_err());
         assert!(unescape("%4").is_err());
+        // A sign is not a hex digit.
+        assert!(unescape("%+1").is_err());
+        assert!(unescape("%-1").is_err());
     }
 }
