@@ -8,7 +8,8 @@
 //! Capabilities are the intersection of the stores': an operation is reported supported only
 //! if every store supports it, limits are the smallest, `native_ttl`, `persistent` and
 //! `distributed` hold only if they hold for all. `collections()` lists, of each store, only
-//! the collections that route to it; `cull` and `close` reach every store once.
+//! the collections that route to it; `cull` and `close` reach every store once, even when
+//! an earlier store fails (the first error is returned).
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -250,12 +251,20 @@ impl KvStore for Router {
         self.route(collection).clear(collection).await
     }
 
+    /// Culls every distinct store, the others even when one fails; the sum of the counts, or
+    /// the first error.
     async fn cull(&self) -> Result<u64> {
         let mut n = 0;
+        let mut first_err = None;
         for store in self.distinct() {
-            n += store.cull().await?;
+            match store.cull().await {
+                Ok(c) => n += c,
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
         }
-        Ok(n)
+        first_err.map_or(Ok(n), Err)
     }
 
     async fn close(&self) -> Result<()> {
@@ -315,6 +324,23 @@ mod tests {
         let merged = merge(r.capabilities(), small);
         assert!(!merged.take);
         assert_eq!(merged.max_value_bytes, 10);
+    }
+
+    #[tokio::test]
+    async fn cull_reaches_every_store_when_one_fails() {
+        let (s, clock) = crate::test_support::manual_store();
+        let r = Router::builder(crate::test_support::Flaky::new(1))
+            .prefix("a", s.clone())
+            .build();
+        r.put("a1", "k", Bytes::new(), Some(Duration::from_secs(1)))
+            .await
+            .unwrap();
+        clock.advance(Duration::from_secs(2));
+        assert_eq!(
+            r.cull().await.unwrap_err().kind(),
+            mcp_kv_core::ErrorKind::Unavailable
+        );
+        assert_eq!(s.cull().await.unwrap(), 0, "already culled");
     }
 
     #[tokio::test]

@@ -6,10 +6,13 @@
 //! TTL, not the local one.
 //!
 //! Every write through the wrapper (`put`, `delete`, the batches, the atomic operations,
-//! `touch`, `clear`) goes to the remote store and then removes the local copy. A read racing a
-//! write cannot re-insert the old value: each read notes a generation number of its key before
-//! reading the remote store, and drops its copy if a write bumped it meanwhile. Within one
-//! process, reads through the wrapper therefore see their own and each other's writes.
+//! `touch`, `clear`) removes the local copy, goes to the remote store, and then removes the
+//! local copy again. Removing it first means that a write abandoned midway — its future dropped
+//! by a [`Timeout`](crate::timeout) or a cancelled request, after the remote store may have
+//! applied it — leaves no old copy behind. A read racing a write cannot re-insert the old value:
+//! each read notes a generation number of its key before reading the remote store, and drops
+//! its copy if a write bumped it meanwhile. Within one process, reads through the wrapper
+//! therefore see their own and each other's writes.
 //!
 //! # Staleness across replicas
 //!
@@ -50,7 +53,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use mcp_kv_core::expiry;
+use mcp_kv_core::{expiry, rules};
 use mcp_kv_core::{system_clock, Capabilities, Cursor, Entry, KvStore, Page, Result, SharedClock};
 
 const STRIPES: usize = 64;
@@ -82,9 +85,10 @@ impl TieredConfig {
         Self::default()
     }
 
-    /// Sets the longest time a local copy is used (at least 1 ms).
+    /// Sets the longest time a local copy is used (at least 1 ms; longer than the longest
+    /// valid TTL, 100 years, counts as 100 years).
     pub fn local_ttl(mut self, ttl: Duration) -> Self {
-        self.local_ttl = ttl.max(Duration::from_millis(1));
+        self.local_ttl = ttl.clamp(Duration::from_millis(1), rules::MAX_TTL);
         self
     }
 
@@ -235,10 +239,48 @@ impl<L: KvStore, R: KvStore> Tiered<L, R> {
     }
 
     async fn invalidate_many(&self, collection: &str, keys: &[&str]) {
+        if keys.is_empty() {
+            return;
+        }
         for k in keys {
             self.stripe(collection, k).fetch_add(1, Ordering::AcqRel);
         }
         let _ = self.local.delete_many(collection, keys).await;
+    }
+
+    /// Runs `write` (a remote write of `key`) between two invalidations of the local copy: the
+    /// first one so that no old copy survives if the future is dropped mid-write, the second
+    /// one for copies that reads filled meanwhile.
+    async fn write<T>(
+        &self,
+        collection: &str,
+        key: &str,
+        write: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        self.invalidate(collection, key).await;
+        let r = write.await;
+        self.invalidate(collection, key).await;
+        r
+    }
+
+    /// [`write`](Self::write) for a batch of keys.
+    async fn write_many<T>(
+        &self,
+        collection: &str,
+        keys: &[&str],
+        write: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        self.invalidate_many(collection, keys).await;
+        let r = write.await;
+        self.invalidate_many(collection, keys).await;
+        r
+    }
+
+    /// Clears `collection` locally: bumps the epoch (fills in flight drop their copies) and
+    /// clears the local store.
+    async fn invalidate_collection(&self, collection: &str) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        let _ = self.local.clear(collection).await;
     }
 }
 
@@ -263,15 +305,17 @@ impl<L: KvStore, R: KvStore> KvStore for Tiered<L, R> {
         value: Bytes,
         ttl: Option<Duration>,
     ) -> Result<()> {
-        let r = self.remote.put(collection, key, value, ttl).await;
-        self.invalidate(collection, key).await;
-        r
+        self.write(
+            collection,
+            key,
+            self.remote.put(collection, key, value, ttl),
+        )
+        .await
     }
 
     async fn delete(&self, collection: &str, key: &str) -> Result<bool> {
-        let r = self.remote.delete(collection, key).await;
-        self.invalidate(collection, key).await;
-        r
+        self.write(collection, key, self.remote.delete(collection, key))
+            .await
     }
 
     async fn get_many(&self, collection: &str, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
@@ -290,20 +334,18 @@ impl<L: KvStore, R: KvStore> KvStore for Tiered<L, R> {
         ttl: Option<Duration>,
     ) -> Result<()> {
         let keys: Vec<String> = entries.iter().map(|(k, _)| k.clone()).collect();
-        let r = self.remote.put_many(collection, entries, ttl).await;
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        if !keys.is_empty() {
-            self.invalidate_many(collection, &keys).await;
-        }
-        r
+        self.write_many(
+            collection,
+            &keys,
+            self.remote.put_many(collection, entries, ttl),
+        )
+        .await
     }
 
     async fn delete_many(&self, collection: &str, keys: &[&str]) -> Result<u64> {
-        let r = self.remote.delete_many(collection, keys).await;
-        if !keys.is_empty() {
-            self.invalidate_many(collection, keys).await;
-        }
-        r
+        self.write_many(collection, keys, self.remote.delete_many(collection, keys))
+            .await
     }
 
     async fn put_if_absent(
@@ -313,15 +355,17 @@ impl<L: KvStore, R: KvStore> KvStore for Tiered<L, R> {
         value: Bytes,
         ttl: Option<Duration>,
     ) -> Result<bool> {
-        let r = self.remote.put_if_absent(collection, key, value, ttl).await;
-        self.invalidate(collection, key).await;
-        r
+        self.write(
+            collection,
+            key,
+            self.remote.put_if_absent(collection, key, value, ttl),
+        )
+        .await
     }
 
     async fn take(&self, collection: &str, key: &str) -> Result<Option<Bytes>> {
-        let r = self.remote.take(collection, key).await;
-        self.invalidate(collection, key).await;
-        r
+        self.write(collection, key, self.remote.take(collection, key))
+            .await
     }
 
     async fn compare_and_swap(
@@ -332,18 +376,18 @@ impl<L: KvStore, R: KvStore> KvStore for Tiered<L, R> {
         new: Option<Bytes>,
         ttl: Option<Duration>,
     ) -> Result<bool> {
-        let r = self
-            .remote
-            .compare_and_swap(collection, key, current, new, ttl)
-            .await;
-        self.invalidate(collection, key).await;
-        r
+        self.write(
+            collection,
+            key,
+            self.remote
+                .compare_and_swap(collection, key, current, new, ttl),
+        )
+        .await
     }
 
     async fn touch(&self, collection: &str, key: &str, ttl: Option<Duration>) -> Result<bool> {
-        let r = self.remote.touch(collection, key, ttl).await;
-        self.invalidate(collection, key).await;
-        r
+        self.write(collection, key, self.remote.touch(collection, key, ttl))
+            .await
     }
 
     async fn keys(&self, collection: &str, cursor: Option<Cursor>, limit: usize) -> Result<Page> {
@@ -355,9 +399,9 @@ impl<L: KvStore, R: KvStore> KvStore for Tiered<L, R> {
     }
 
     async fn clear(&self, collection: &str) -> Result<u64> {
+        self.invalidate_collection(collection).await;
         let r = self.remote.clear(collection).await;
-        self.epoch.fetch_add(1, Ordering::AcqRel);
-        let _ = self.local.clear(collection).await;
+        self.invalidate_collection(collection).await;
         r
     }
 
@@ -387,6 +431,19 @@ mod tests {
             .local_ttl(Duration::from_secs(2))
             .clock(Arc::new(clock));
         (Tiered::new(local.clone(), remote, config), local)
+    }
+
+    #[tokio::test]
+    async fn an_unbounded_local_ttl_still_caches() {
+        let remote = store();
+        let local = store();
+        let config = TieredConfig::new().local_ttl(Duration::MAX);
+        let t = Tiered::new(local.clone(), remote, config);
+        t.put("c", "k", Bytes::from_static(b"v"), None)
+            .await
+            .unwrap();
+        assert_eq!(t.get("c", "k").await.unwrap().unwrap(), "v");
+        assert!(local.get("c", "k").await.unwrap().is_some(), "cached");
     }
 
     #[tokio::test]
@@ -447,6 +504,69 @@ mod tests {
         assert_eq!(t.clear("c").await.unwrap(), 1);
         assert_eq!(t.get_many("c", &["a"]).await.unwrap()[0], None);
         assert!(local.collections().await.unwrap().is_empty());
+    }
+
+    /// A remote store whose writes, once `hang` is set, are applied and then never answer (the
+    /// reply is lost).
+    #[derive(Debug)]
+    struct LostReply {
+        inner: Arc<TestStore>,
+        hang: std::sync::atomic::AtomicBool,
+    }
+
+    impl LostReply {
+        async fn hang_if_set(&self) {
+            if self.hang.load(Ordering::SeqCst) {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    #[async_trait]
+    impl KvStore for LostReply {
+        fn capabilities(&self) -> Capabilities {
+            self.inner.capabilities()
+        }
+        async fn get_entry(&self, c: &str, k: &str) -> Result<Option<Entry>> {
+            self.inner.get_entry(c, k).await
+        }
+        async fn put(&self, c: &str, k: &str, v: Bytes, ttl: Option<Duration>) -> Result<()> {
+            self.inner.put(c, k, v, ttl).await?;
+            self.hang_if_set().await;
+            Ok(())
+        }
+        async fn delete(&self, c: &str, k: &str) -> Result<bool> {
+            let r = self.inner.delete(c, k).await?;
+            self.hang_if_set().await;
+            Ok(r)
+        }
+        async fn take(&self, c: &str, k: &str) -> Result<Option<Bytes>> {
+            let r = self.inner.take(c, k).await?;
+            self.hang_if_set().await;
+            Ok(r)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_write_dropped_midway_leaves_no_old_copy() {
+        let remote = Arc::new(LostReply {
+            inner: store(),
+            hang: false.into(),
+        });
+        let t = Tiered::new(store(), remote.clone(), TieredConfig::new());
+        let deadline = Duration::from_millis(20);
+        t.put("c", "k", Bytes::from_static(b"old"), None)
+            .await
+            .unwrap();
+        assert_eq!(t.get("c", "k").await.unwrap().unwrap(), "old"); // cached locally
+        remote.hang.store(true, Ordering::SeqCst);
+        let put = t.put("c", "k", Bytes::from_static(b"new"), None);
+        assert!(tokio::time::timeout(deadline, put).await.is_err());
+        assert_eq!(t.get("c", "k").await.unwrap().unwrap(), "new");
+        assert!(tokio::time::timeout(deadline, t.take("c", "k"))
+            .await
+            .is_err());
+        assert_eq!(t.get("c", "k").await.unwrap(), None, "taken");
     }
 
     #[tokio::test]
