@@ -371,3 +371,190 @@ async fn session_store_round_trip_with_idle_ttl() {
         .unwrap();
     assert!(sessions.load("s3").await.is_err());
 }
+
+/// What [`Hooked`] does to the inner store right after a `get` has read, as a concurrent
+/// caller would between the session store's read and its write.
+#[derive(Clone, Debug)]
+enum AfterGet {
+    Delete,
+    Put(&'static str),
+}
+
+/// A memory store that can hide `touch` / `compare_and_swap` from its capabilities and runs
+/// one [`AfterGet`] action after the next `get`.
+#[derive(Debug)]
+struct Hooked {
+    inner: MemoryStore,
+    touch: bool,
+    cas: bool,
+    after_get: std::sync::Mutex<Option<(String, AfterGet)>>,
+}
+
+impl Hooked {
+    fn new(touch: bool, cas: bool) -> Arc<Self> {
+        Arc::new(Hooked {
+            inner: MemoryStore::new(),
+            touch,
+            cas,
+            after_get: std::sync::Mutex::new(None),
+        })
+    }
+
+    fn after_next_get(&self, key: &str, action: AfterGet) {
+        *self.after_get.lock().unwrap() = Some((key.to_string(), action));
+    }
+}
+
+#[mcp_kv_core::async_trait]
+impl KvStore for Hooked {
+    fn capabilities(&self) -> mcp_kv_core::Capabilities {
+        let mut caps = self.inner.capabilities();
+        caps.touch = self.touch;
+        caps.compare_and_swap = self.cas;
+        caps
+    }
+    async fn get_entry(
+        &self,
+        collection: &str,
+        key: &str,
+    ) -> mcp_kv_core::Result<Option<mcp_kv_core::Entry>> {
+        self.inner.get_entry(collection, key).await
+    }
+    async fn get(
+        &self,
+        collection: &str,
+        key: &str,
+    ) -> mcp_kv_core::Result<Option<mcp_kv_core::Bytes>> {
+        let value = self.inner.get(collection, key).await?;
+        let action = self.after_get.lock().unwrap().take();
+        match action {
+            Some((k, AfterGet::Delete)) => {
+                self.inner.delete(collection, &k).await?;
+            }
+            Some((k, AfterGet::Put(v))) => self.inner.put(collection, &k, v.into(), None).await?,
+            None => {}
+        }
+        Ok(value)
+    }
+    async fn put(
+        &self,
+        collection: &str,
+        key: &str,
+        value: mcp_kv_core::Bytes,
+        ttl: Option<Duration>,
+    ) -> mcp_kv_core::Result<()> {
+        self.inner.put(collection, key, value, ttl).await
+    }
+    async fn delete(&self, collection: &str, key: &str) -> mcp_kv_core::Result<bool> {
+        self.inner.delete(collection, key).await
+    }
+    async fn compare_and_swap(
+        &self,
+        collection: &str,
+        key: &str,
+        current: Option<&[u8]>,
+        new: Option<mcp_kv_core::Bytes>,
+        ttl: Option<Duration>,
+    ) -> mcp_kv_core::Result<bool> {
+        self.inner
+            .compare_and_swap(collection, key, current, new, ttl)
+            .await
+    }
+    async fn touch(
+        &self,
+        collection: &str,
+        key: &str,
+        ttl: Option<Duration>,
+    ) -> mcp_kv_core::Result<bool> {
+        self.inner.touch(collection, key, ttl).await
+    }
+}
+
+fn session_key(id: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(id.as_bytes()))
+}
+
+fn session_state() -> SessionState {
+    SessionState::new(
+        serde_json::from_value(serde_json::json!({
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "test", "version": "1"}
+        }))
+        .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn session_refresh_never_undoes_a_concurrent_delete_or_replace() {
+    const COLLECTION: &str = "mcp-kv.rmcp-sessions";
+    // Every way the session store can refresh: native touch, compare_and_swap, neither.
+    for (touch, cas) in [(true, true), (false, true), (false, false)] {
+        let hooked = Hooked::new(touch, cas);
+        let store: DynStore = hooked.clone();
+        let sessions = KvSessionStore::new(store.clone());
+        let key = session_key("s1");
+
+        // Closed (deleted) between the refresh's read and its write: stays deleted. (With a
+        // native touch, `touch` does not read first.)
+        if !touch {
+            sessions.store("s1", &session_state()).await.unwrap();
+            hooked.after_next_get(&key, AfterGet::Delete);
+            let touched = sessions.touch("s1").await;
+            assert!(
+                store.get(COLLECTION, &key).await.unwrap().is_none(),
+                "touch resurrected a deleted session (cas={cas})"
+            );
+            if cas {
+                assert!(!touched.unwrap());
+            } else {
+                assert_eq!(
+                    touched.unwrap_err().kind(),
+                    mcp_kv_core::ErrorKind::Unsupported
+                );
+            }
+        }
+
+        // Same through load: a session deleted while it is restored is unknown, and stays
+        // deleted.
+        sessions.store("s1", &session_state()).await.unwrap();
+        hooked.after_next_get(&key, AfterGet::Delete);
+        let loaded = sessions.load("s1").await.unwrap();
+        assert!(
+            store.get(COLLECTION, &key).await.unwrap().is_none(),
+            "load resurrected a deleted session (touch={touch}, cas={cas})"
+        );
+        if touch || cas {
+            assert!(loaded.is_none(), "touch={touch}, cas={cas}");
+        }
+
+        // Replaced between the read and the write: the new record stays.
+        for refresh in ["touch", "load"] {
+            sessions.store("s1", &session_state()).await.unwrap();
+            hooked.after_next_get(&key, AfterGet::Put("newer"));
+            if refresh == "touch" {
+                let _ = sessions.touch("s1").await;
+                // A native touch does not read: run the action now.
+                let _ = store.get(COLLECTION, &key).await;
+            } else {
+                let _ = sessions.load("s1").await;
+            }
+            assert_eq!(
+                store.get(COLLECTION, &key).await.unwrap().as_deref(),
+                Some(&b"newer"[..]),
+                "{refresh} undid a replace (touch={touch}, cas={cas})"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn session_load_without_an_atomic_refresh_still_loads() {
+    let hooked = Hooked::new(false, false);
+    let store: DynStore = hooked.clone();
+    let sessions = KvSessionStore::new(store);
+    sessions.store("s1", &session_state()).await.unwrap();
+    assert!(sessions.load("s1").await.unwrap().is_some());
+    assert!(sessions.load("unknown").await.unwrap().is_none());
+}

@@ -107,3 +107,157 @@ async fn states_expire_and_are_keyed_by_hash() {
         "abandoned flows expire"
     );
 }
+
+fn pending_state(csrf: &str) -> StoredAuthorizationState {
+    serde_json::from_value(serde_json::json!({
+        "pkce_verifier": "verifier-secret",
+        "csrf_token": csrf,
+        "created_at": 1
+    }))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_state_is_consumed_exactly_once() {
+    let store: DynStore = Arc::new(MemoryStore::new());
+    // rmcp's callback: load, check the issuer, delete (consume), then exchange the code.
+    let states = KvStateStore::new(store.clone());
+    states
+        .save("csrf-1", pending_state("csrf-1"))
+        .await
+        .unwrap();
+    let replica = KvStateStore::new(store.clone());
+    assert!(states.load("csrf-1").await.unwrap().is_some());
+    assert!(replica.load("csrf-1").await.unwrap().is_some());
+    states.delete("csrf-1").await.unwrap();
+    assert!(
+        matches!(
+            replica.delete("csrf-1").await,
+            Err(rmcp::transport::auth::AuthError::AuthorizationFailed(_))
+        ),
+        "a second callback with the same state must not go on to exchange its code"
+    );
+
+    // Racing callbacks: exactly one consumes.
+    states
+        .save("csrf-2", pending_state("csrf-2"))
+        .await
+        .unwrap();
+    let racers = (0..16).map(|_| {
+        let s = KvStateStore::new(store.clone());
+        tokio::spawn(async move {
+            s.load("csrf-2").await.unwrap().is_some() && s.delete("csrf-2").await.is_ok()
+        })
+    });
+    let won = futures::future::join_all(racers)
+        .await
+        .into_iter()
+        .filter(|r| *r.as_ref().unwrap())
+        .count();
+    assert_eq!(won, 1);
+}
+
+#[tokio::test]
+async fn an_overlong_lock_ttl_is_an_error_not_a_panic() {
+    let store: DynStore = Arc::new(MemoryStore::new());
+    let creds = KvCredentialStore::new(store, "acct").lock_ttl(Duration::MAX);
+    assert!(creds.acquire_refresh_guard().await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_never_collides_with_another_accounts_credentials() {
+    let store: DynStore = Arc::new(MemoryStore::new());
+    let a = KvCredentialStore::new(store.clone(), "acct").lock_ttl(Duration::from_millis(200));
+    let b = KvCredentialStore::new(store.clone(), "acct.refresh-lock");
+    let c = StoredCredentials::new("client-b".into(), None, vec![], None);
+    b.save(c).await.unwrap();
+    // b's credentials do not hold a's lease...
+    let guard = a
+        .acquire_refresh_guard()
+        .await
+        .expect("a's lease is free")
+        .expect("memory store has atomics");
+    // ... and a's lease does not replace b's credentials.
+    assert_eq!(b.load().await.unwrap().unwrap().client_id, "client-b");
+    drop(guard);
+}
+
+/// A memory store whose next `put_if_absent` is applied but never answers, as when a caller's
+/// timeout drops the request after the server ran it.
+#[derive(Debug)]
+struct HangsAfterPutIfAbsent {
+    inner: MemoryStore,
+    hang: std::sync::atomic::AtomicBool,
+}
+
+#[mcp_kv_core::async_trait]
+impl KvStore for HangsAfterPutIfAbsent {
+    fn capabilities(&self) -> mcp_kv_core::Capabilities {
+        self.inner.capabilities()
+    }
+    async fn get_entry(
+        &self,
+        collection: &str,
+        key: &str,
+    ) -> mcp_kv_core::Result<Option<mcp_kv_core::Entry>> {
+        self.inner.get_entry(collection, key).await
+    }
+    async fn put(
+        &self,
+        collection: &str,
+        key: &str,
+        value: mcp_kv_core::Bytes,
+        ttl: Option<Duration>,
+    ) -> mcp_kv_core::Result<()> {
+        self.inner.put(collection, key, value, ttl).await
+    }
+    async fn delete(&self, collection: &str, key: &str) -> mcp_kv_core::Result<bool> {
+        self.inner.delete(collection, key).await
+    }
+    async fn put_if_absent(
+        &self,
+        collection: &str,
+        key: &str,
+        value: mcp_kv_core::Bytes,
+        ttl: Option<Duration>,
+    ) -> mcp_kv_core::Result<bool> {
+        let won = self
+            .inner
+            .put_if_absent(collection, key, value, ttl)
+            .await?;
+        if self.hang.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        Ok(won)
+    }
+    async fn compare_and_swap(
+        &self,
+        collection: &str,
+        key: &str,
+        current: Option<&[u8]>,
+        new: Option<mcp_kv_core::Bytes>,
+        ttl: Option<Duration>,
+    ) -> mcp_kv_core::Result<bool> {
+        self.inner
+            .compare_and_swap(collection, key, current, new, ttl)
+            .await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_acquire_releases_the_lease_it_took() {
+    let store: DynStore = Arc::new(HangsAfterPutIfAbsent {
+        inner: MemoryStore::new(),
+        hang: true.into(),
+    });
+    let creds = KvCredentialStore::new(store.clone(), "acct").lock_ttl(Duration::from_secs(30));
+    // The caller gives up while the store has taken the lease but not answered yet.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(50), creds.acquire_refresh_guard())
+            .await
+            .is_err()
+    );
+    // The lease is released (asynchronously), not held for its 30 s TTL.
+    let other = KvCredentialStore::new(store, "acct").lock_ttl(Duration::from_secs(1));
+    assert!(other.acquire_refresh_guard().await.unwrap().is_some());
+}

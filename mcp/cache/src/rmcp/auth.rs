@@ -29,11 +29,14 @@ fn store_error(context: &'static str) -> impl FnOnce(mcp_kv_core::Error) -> Auth
 ///
 /// - Layout: collection `mcp-kv.rmcp-credentials`, key = the account name given to
 ///   [`new`](Self::new) (e.g. the MCP server's URL), value = JSON, no TTL.
-/// - Refresh coordination: when the store has atomic `put_if_absent`, the refresh guard is a
-///   lease `<account>.refresh-lock` (TTL [`lock_ttl`](Self::lock_ttl), 30 s by default) taken
-///   with `put_if_absent` — so processes sharing a store (Redis, DynamoDB) never refresh one
-///   refresh token twice — and released on drop by `compare_and_swap` of its own token. Stores
-///   without atomics coordinate nothing (rmcp's default).
+/// - Refresh coordination: when the store has atomic `put_if_absent` and `compare_and_swap`,
+///   the refresh guard is a lease under the account's name in collection
+///   `<collection>.refresh-locks` (apart from the credentials, so no account's credentials can
+///   be another account's lease; TTL [`lock_ttl`](Self::lock_ttl), 30 s by default) taken with
+///   `put_if_absent` — so processes sharing a store (Redis, DynamoDB) never refresh one refresh
+///   token twice — and released on drop by `compare_and_swap` of its own token (also when
+///   `acquire_refresh_guard` is dropped mid-attempt or fails). Stores without atomics
+///   coordinate nothing (rmcp's default).
 #[derive(Clone)]
 pub struct KvCredentialStore {
     store: DynStore,
@@ -64,7 +67,7 @@ impl KvCredentialStore {
         }
     }
 
-    /// Sets the collection.
+    /// Sets the collection (the refresh leases go to `<collection>.refresh-locks`).
     pub fn collection(mut self, collection: impl Into<String>) -> Self {
         self.collection = collection.into();
         self
@@ -76,8 +79,8 @@ impl KvCredentialStore {
         self
     }
 
-    fn lock_key(&self) -> String {
-        format!("{}.refresh-lock", self.account)
+    fn lock_collection(&self) -> String {
+        format!("{}.refresh-locks", self.collection)
     }
 }
 
@@ -146,24 +149,32 @@ impl CredentialStore for KvCredentialStore {
         if !(caps.put_if_absent && caps.compare_and_swap) {
             return Ok(None);
         }
-        let key = self.lock_key();
-        let token = Bytes::from(hex::encode(rand_token()));
-        let deadline = Instant::now() + self.lock_ttl;
+        // Made before the first attempt: if this future is dropped while an attempt is in
+        // flight (one the store may have applied), dropping the lease releases it; releasing a
+        // lease that was not taken changes nothing, as no one else holds its token.
+        let lease = Lease {
+            store: self.store.clone(),
+            collection: self.lock_collection(),
+            key: self.account.clone(),
+            token: Bytes::from(hex::encode(rand_token())),
+        };
+        // `None`: a lock TTL too long for an `Instant`, which the store rejects below.
+        let deadline = Instant::now().checked_add(self.lock_ttl);
         loop {
             let won = self
                 .store
-                .put_if_absent(&self.collection, &key, token.clone(), Some(self.lock_ttl))
+                .put_if_absent(
+                    &lease.collection,
+                    &lease.key,
+                    lease.token.clone(),
+                    Some(self.lock_ttl),
+                )
                 .await
                 .map_err(store_error("refresh lock"))?;
             if won {
-                return Ok(Some(CredentialRefreshGuard::new(Lease {
-                    store: self.store.clone(),
-                    collection: self.collection.clone(),
-                    key,
-                    token,
-                })));
+                return Ok(Some(CredentialRefreshGuard::new(lease)));
             }
-            if Instant::now() >= deadline {
+            if deadline.is_none_or(|d| Instant::now() >= d) {
                 return Err(AuthError::CredentialStoreError(
                     "timed out waiting for the refresh lock".into(),
                 ));
@@ -183,6 +194,13 @@ fn rand_token() -> [u8; 32] {
 ///
 /// Layout: collection `mcp-kv.rmcp-oauth-states`, key = SHA-256 hex of the CSRF token (never
 /// the token itself), value = JSON, TTL 10 minutes by default.
+///
+/// A state is single-use. rmcp's callback handling calls `load`, checks the response's issuer,
+/// then `delete`s the state before it exchanges the code; here `delete` is that consuming step:
+/// it removes the state with the store's atomic `take` (plain `delete` on a store without it)
+/// and fails with [`AuthError::AuthorizationFailed`] when no live state was there — already
+/// consumed by a concurrent callback (another replica, a double submit), or expired — so of
+/// callbacks racing with one state exactly one goes on to exchange its code.
 #[derive(Clone)]
 pub struct KvStateStore {
     store: DynStore,
@@ -262,10 +280,22 @@ impl StateStore for KvStateStore {
     }
 
     async fn delete(&self, csrf_token: &str) -> Result<(), AuthError> {
-        self.store
-            .delete(&self.collection, &Self::key(csrf_token))
-            .await
-            .map(|_| ())
-            .map_err(store_error("delete state"))
+        let key = Self::key(csrf_token);
+        let removed = if self.store.capabilities().take {
+            self.store
+                .take(&self.collection, &key)
+                .await
+                .map(|v| v.is_some())
+        } else {
+            self.store.delete(&self.collection, &key).await
+        }
+        .map_err(store_error("delete state"))?;
+        if removed {
+            Ok(())
+        } else {
+            Err(AuthError::AuthorizationFailed(
+                "authorization state already used or expired".into(),
+            ))
+        }
     }
 }

@@ -4,7 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use mcp_kv_core::{DynStore, Error, ErrorKind};
+use bytes::Bytes;
+use mcp_kv_core::{DynStore, Error, ErrorKind, Operation};
 use rmcp::transport::streamable_http_server::session::store::{
     SessionState, SessionStore, SessionStoreError,
 };
@@ -14,6 +15,16 @@ use sha2::{Digest, Sha256};
 pub const DEFAULT_SESSION_COLLECTION: &str = "mcp-kv.rmcp-sessions";
 /// Default idle TTL of a session record: 30 minutes.
 pub const DEFAULT_SESSION_IDLE_TTL: Duration = Duration::from_secs(30 * 60);
+
+/// Reads and refreshes of one record before giving up on a record that keeps changing.
+const REFRESH_ATTEMPTS: usize = 8;
+
+fn changing() -> Error {
+    Error::new(
+        ErrorKind::Conflict,
+        "session record kept changing while its TTL was refreshed",
+    )
+}
 
 /// Streamable-HTTP session records (the client's `initialize` params) in a `KvStore`, so a
 /// session survives a server restart and moves between replicas sharing the store (Redis,
@@ -27,10 +38,17 @@ pub const DEFAULT_SESSION_IDLE_TTL: Duration = Duration::from_secs(30 * 60);
 ///   the store only at `initialize`, restore and close, so a server that wants the record to
 ///   live as long as the session is *active* calls [`touch`](Self::touch) on each request that
 ///   carries an `Mcp-Session-Id` (the crate's example server does this in a middleware).
+/// - **Refreshing never undoes a delete or a replace.** The TTL is reset with the store's
+///   `touch`, or else with a `compare_and_swap` of the record with itself; a store with neither
+///   cannot refresh atomically, so there [`touch`](Self::touch) is
+///   [`ErrorKind::Unsupported`] and [`load`] leaves the TTL as the last [`store`] set it. A
+///   record deleted while [`load`] refreshes it is reported as unknown (`None`); one that
+///   changes under 8 reads and refreshes in a row is [`ErrorKind::Conflict`].
 /// - Stored bytes that do not decode are an error ([`ErrorKind::Corrupted`]), not a silently
 ///   unknown session.
 ///
 /// [`load`]: SessionStore::load
+/// [`store`]: SessionStore::store
 #[derive(Clone)]
 pub struct KvSessionStore {
     store: DynStore,
@@ -75,7 +93,9 @@ impl KvSessionStore {
     }
 
     /// Resets the idle TTL of a live session record; `true` if it was live. Uses the store's
-    /// `touch` when supported, else re-writes the record.
+    /// `touch` when supported, else a `compare_and_swap` of the record with itself (so a
+    /// concurrent delete or replace is never undone; [`ErrorKind::Conflict`] if the record
+    /// changes under each of 8 tries); [`ErrorKind::Unsupported`] on a store with neither.
     pub async fn touch(&self, session_id: &str) -> mcp_kv_core::Result<bool> {
         let key = Self::key(session_id);
         if self.store.capabilities().touch {
@@ -84,14 +104,38 @@ impl KvSessionStore {
                 .touch(&self.collection, &key, Some(self.idle_ttl))
                 .await;
         }
-        match self.store.get(&self.collection, &key).await? {
-            Some(v) => {
-                self.store
-                    .put(&self.collection, &key, v, Some(self.idle_ttl))
-                    .await?;
-                Ok(true)
+        for _ in 0..REFRESH_ATTEMPTS {
+            let Some(current) = self.store.get(&self.collection, &key).await? else {
+                return Ok(false);
+            };
+            if self.refresh(&key, &current).await? {
+                return Ok(true);
             }
-            None => Ok(false),
+            // Replaced or deleted since the read: look again.
+        }
+        Err(changing())
+    }
+
+    /// Resets the idle TTL of `key` if its value is still `current`: `false` if it is gone
+    /// (store with `touch`) or no longer `current` (store with `compare_and_swap`).
+    async fn refresh(&self, key: &str, current: &Bytes) -> mcp_kv_core::Result<bool> {
+        let caps = self.store.capabilities();
+        if caps.touch {
+            self.store
+                .touch(&self.collection, key, Some(self.idle_ttl))
+                .await
+        } else if caps.compare_and_swap {
+            self.store
+                .compare_and_swap(
+                    &self.collection,
+                    key,
+                    Some(current),
+                    Some(current.clone()),
+                    Some(self.idle_ttl),
+                )
+                .await
+        } else {
+            Err(Error::unsupported(Operation::Touch))
         }
     }
 }
@@ -100,17 +144,26 @@ impl KvSessionStore {
 impl SessionStore for KvSessionStore {
     async fn load(&self, session_id: &str) -> Result<Option<SessionState>, SessionStoreError> {
         let key = Self::key(session_id);
-        let Some(bytes) = self.store.get(&self.collection, &key).await? else {
-            return Ok(None);
-        };
-        let state: SessionState = serde_json::from_slice(&bytes).map_err(|_| {
-            Box::new(Error::new(
-                ErrorKind::Corrupted,
-                "stored session state does not decode",
-            ))
-        })?;
-        self.touch(session_id).await?;
-        Ok(Some(state))
+        for _ in 0..REFRESH_ATTEMPTS {
+            let Some(bytes) = self.store.get(&self.collection, &key).await? else {
+                return Ok(None);
+            };
+            let state: SessionState = serde_json::from_slice(&bytes).map_err(|_| {
+                Box::new(Error::new(
+                    ErrorKind::Corrupted,
+                    "stored session state does not decode",
+                ))
+            })?;
+            match self.refresh(&key, &bytes).await {
+                Ok(true) => return Ok(Some(state)),
+                // Deleted or replaced since the read: read again.
+                Ok(false) => continue,
+                // No atomic way to refresh: the TTL stays as `store` set it.
+                Err(e) if e.kind() == ErrorKind::Unsupported => return Ok(Some(state)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Box::new(changing()))
     }
 
     async fn store(&self, session_id: &str, state: &SessionState) -> Result<(), SessionStoreError> {
