@@ -231,12 +231,27 @@ impl Report {
         self.passed.len() + self.failed.len()
     }
 
-    /// Panics with the list of failures if any case failed; prints the summary either way —
-    /// straight to the process's stderr, past the test harness's output capture, so every
-    /// skipped case and its reason shows in the log of a passing run too.
+    /// Panics with the list of failures if any case failed, or if no case ran at all; prints
+    /// the summary either way — straight to the process's stderr, past the test harness's
+    /// output capture, so every skipped case and its reason shows in the log of a passing run
+    /// too. With `CI=true`, a run narrowed by `MCP_KV_CASE` panics: CI runs every case.
     pub fn assert_passed(&self) {
         use std::io::Write;
         let _ = write!(std::io::stderr().lock(), "{self}");
+        let narrowed = self.skipped.iter().any(|(_, why)| is_filtered_out(why));
+        if narrowed && std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+            panic!(
+                "conformance suite `{}`: MCP_KV_CASE is set under CI=true; CI runs every case",
+                self.name
+            );
+        }
+        if self.executed() == 0 {
+            panic!(
+                "conformance suite `{}`: no case ran ({} skipped)",
+                self.name,
+                self.skipped.len()
+            );
+        }
         if !self.failed.is_empty() {
             panic!(
                 "conformance suite `{}`: {} case(s) failed: {}",
@@ -249,6 +264,53 @@ impl Report {
             );
         }
     }
+}
+
+impl Report {
+    /// [`assert_passed`](Self::assert_passed), and the cases skipped are exactly `expected`
+    /// (those left out by `MCP_KV_CASE` aside): a store whose capabilities shrank — and so
+    /// quietly dropped the cases that need them — fails here, and so does a list that still
+    /// names a case that now runs. Each backend's conformance test states its skips this way.
+    pub fn assert_passed_skipping(&self, expected: &[&str]) {
+        self.assert_passed();
+        let skipped: Vec<&str> = self
+            .skipped
+            .iter()
+            .filter(|(_, why)| !is_filtered_out(why))
+            .map(|(name, _)| *name)
+            .collect();
+        let narrowed = skipped.len() != self.skipped.len();
+        let unexpected: Vec<&str> = skipped
+            .iter()
+            .copied()
+            .filter(|n| !expected.contains(n))
+            .collect();
+        // Under MCP_KV_CASE an expected skip may simply not have been selected.
+        let ran: Vec<&str> = expected
+            .iter()
+            .copied()
+            .filter(|n| !skipped.contains(n))
+            .filter(|n| !narrowed || self.passed.contains(n))
+            .collect();
+        if !unexpected.is_empty() || !ran.is_empty() {
+            panic!(
+                "conformance suite `{}`: skipped cases differ from the expected ones; \
+                 skipped but not expected: {unexpected:?}; expected to skip but ran: {ran:?}",
+                self.name
+            );
+        }
+    }
+}
+
+/// The skip reason of a case `MCP_KV_CASE` left out.
+fn filtered_out(only: &str) -> String {
+    format!("{FILTERED_OUT}{only} selects other cases")
+}
+
+const FILTERED_OUT: &str = "MCP_KV_CASE=";
+
+fn is_filtered_out(why: &str) -> bool {
+    why.starts_with(FILTERED_OUT)
 }
 
 impl fmt::Display for Report {
@@ -353,9 +415,7 @@ impl Suite {
         for case in cases::all() {
             if let Some(only) = &self.only {
                 if !case.name.contains(only.as_str()) {
-                    report
-                        .skipped
-                        .push((case.name, format!("MCP_KV_CASE={only} selects other cases")));
+                    report.skipped.push((case.name, filtered_out(only)));
                     continue;
                 }
             }
@@ -407,6 +467,7 @@ impl Suite {
             }
             if let Some(only) = &self.only {
                 if !case.name.contains(only.as_str()) {
+                    report.skipped.push((case.name, filtered_out(only)));
                     continue;
                 }
             }
@@ -485,4 +546,53 @@ fn run_id() -> String {
         nanos,
         SEQ.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+#[cfg(test)]
+mod report_tests {
+    use super::*;
+
+    fn report(passed: &[&'static str], skipped: &[(&'static str, &str)]) -> Report {
+        Report {
+            name: "toy".into(),
+            passed: passed.to_vec(),
+            skipped: skipped.iter().map(|(n, w)| (*n, w.to_string())).collect(),
+            ..Report::default()
+        }
+    }
+
+    fn panics(f: impl FnOnce() + std::panic::UnwindSafe) -> bool {
+        std::panic::catch_unwind(f).is_err()
+    }
+
+    #[test]
+    fn a_run_that_ran_nothing_fails() {
+        assert!(panics(
+            || report(&[], &[("a", "no capability")]).assert_passed()
+        ));
+        report(&["a"], &[]).assert_passed();
+    }
+
+    #[test]
+    fn skips_must_be_exactly_the_expected_ones() {
+        let r = report(&["a"], &[("b", "no cull"), ("c", "not bounded")]);
+        r.assert_passed_skipping(&["b", "c"]);
+        // A case quietly dropped (a capability lost) fails…
+        assert!(panics(|| r.assert_passed_skipping(&["b"])));
+        // …and so does a list naming a case that ran.
+        assert!(panics(|| r.assert_passed_skipping(&["a", "b", "c"])));
+    }
+
+    #[test]
+    fn cases_left_out_by_mcp_kv_case_do_not_count_as_skips() {
+        let r = report(&["a"], &[("b", "no cull"), ("c", &filtered_out("a"))]);
+        if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+            // Under CI a narrowed run fails on its own.
+            assert!(panics(|| r.assert_passed_skipping(&["b"])));
+        } else {
+            r.assert_passed_skipping(&["b"]);
+            // An expected skip that MCP_KV_CASE left out is not "ran".
+            r.assert_passed_skipping(&["b", "c"]);
+        }
+    }
 }
