@@ -71,8 +71,8 @@ const _: () = {
 #[cfg(feature = "wrappers")]
 const _: () = {
     use mcp_kv::wrappers::{
-        Fallback, Namespace, ReadOnly, Retry, Router, SizeLimit, Statistics, Stats,
-        StatsSnapshot, StoreBuilder, Tiered, Timeout, Tracing, TtlPolicy,
+        Fallback, Namespace, ReadOnly, Retry, Router, SizeLimit, Statistics, Stats, StatsSnapshot,
+        StoreBuilder, Tiered, Timeout, Tracing, TtlPolicy,
     };
     use mcp_kv::DynStore;
     shared::<Namespace<DynStore>>();
