@@ -37,17 +37,30 @@ impl ServerHandler for Demo {
     async fn list_tools(
         &self,
         _: Option<PaginatedRequestParams>,
-        _: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         self.list_calls.fetch_add(1, Ordering::SeqCst);
-        Ok(ListToolsResult::with_all_items(vec![
+        let mut tools = vec![
             Tool::new("echo", "echoes", Arc::new(JsonObject::new())),
             Tool::new(
                 "fail",
                 "always an error result",
                 Arc::new(JsonObject::new()),
             ),
-        ]))
+        ];
+        // A tool only for clients that declared the MCP Apps UI extension.
+        let ui = context
+            .client_capabilities()
+            .and_then(|c| c.extensions)
+            .is_some_and(|e| e.contains_key(UI_EXTENSION));
+        if ui {
+            tools.push(Tool::new(
+                "dashboard",
+                "an app",
+                Arc::new(JsonObject::new()),
+            ));
+        }
+        Ok(ListToolsResult::with_all_items(tools))
     }
 
     async fn call_tool(
@@ -108,15 +121,36 @@ impl ServerHandler for Demo {
     }
 }
 
+const UI_EXTENSION: &str = "io.modelcontextprotocol/ui";
+
 /// Serves `handler` on one end of a duplex pipe and connects a default rmcp client to the other.
 async fn connect(handler: CachingHandler<Demo>) -> RunningService<RoleClient, ()> {
+    connect_as(handler, ()).await
+}
+
+/// [`connect`] with the client `client` (its capabilities and client info).
+async fn connect_as<C: rmcp::ClientHandler>(
+    handler: CachingHandler<Demo>,
+    client: C,
+) -> RunningService<RoleClient, C> {
     let (server_io, client_io) = tokio::io::duplex(1 << 16);
     tokio::spawn(async move {
         if let Ok(server) = handler.serve(server_io).await {
             let _ = server.waiting().await;
         }
     });
-    ().serve(client_io).await.expect("client connects")
+    client.serve(client_io).await.expect("client connects")
+}
+
+/// A client declaring the MCP Apps UI extension.
+fn ui_client(name: &str) -> ClientConfig {
+    let mut caps = ClientCapabilities::default();
+    caps.extensions = Some([(UI_EXTENSION.to_string(), JsonObject::new())].into());
+    ClientConfig::new(caps, Implementation::new(name, "1.0"))
+}
+
+fn tool_names(r: &ListToolsResult) -> Vec<String> {
+    r.tools.iter().map(|t| t.name.to_string()).collect()
 }
 
 fn cache() -> ResponseCache {
@@ -255,6 +289,38 @@ async fn error_results_and_errors_are_not_cached_and_ttl_hint_zero_is_honoured()
     assert_eq!(s.method(Method::ResourcesRead).skips, 2);
     assert_eq!(s.total().stores, 0);
     client.cancel().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_shaped_by_client_capabilities_are_not_served_to_other_clients() {
+    let demo = Demo::default();
+    let cache = cache();
+    let handler = || CachingHandler::new(demo.clone(), cache.clone());
+    let plain = connect(handler()).await;
+    let app = connect_as(handler(), ui_client("app")).await;
+    let other_app = connect_as(handler(), ui_client("another-app")).await;
+    let first = plain.list_tools(None).await.unwrap();
+    assert_eq!(tool_names(&first), ["echo", "fail"]);
+    let with_ui = app.list_tools(None).await.unwrap();
+    assert_eq!(
+        tool_names(&with_ui),
+        ["echo", "fail", "dashboard"],
+        "a client with the UI extension never gets the plain client's list"
+    );
+    assert_eq!(demo.list_calls.load(Ordering::SeqCst), 2);
+    // Same capabilities (another client application): one entry.
+    let shared = other_app.list_tools(None).await.unwrap();
+    assert_eq!(tool_names(&shared), ["echo", "fail", "dashboard"]);
+    assert_eq!(demo.list_calls.load(Ordering::SeqCst), 2, "a hit");
+    // VaryOn::ClientCapabilitiesAndInfo: the client's name makes its own entry.
+    let by_info = handler().vary_on(mcp_kv_cache::rmcp::VaryOn::ClientCapabilitiesAndInfo);
+    let yet_another = connect_as(by_info, ui_client("yet-another-app")).await;
+    yet_another.list_tools(None).await.unwrap();
+    assert_eq!(demo.list_calls.load(Ordering::SeqCst), 3, "a miss");
+    plain.cancel().await.unwrap();
+    app.cancel().await.unwrap();
+    other_app.cancel().await.unwrap();
+    yet_another.cancel().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

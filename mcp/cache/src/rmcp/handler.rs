@@ -54,12 +54,38 @@ pub fn principal_from_context(context: &RequestContext<RoleServer>) -> Option<St
 
 type PrincipalFn = Arc<dyn Fn(&RequestContext<RoleServer>) -> Option<String> + Send + Sync>;
 
+/// What of the *client*, besides the request's params, the protocol version and the caller's
+/// partition, goes into a cache key — what a handler's results may depend on. Set with
+/// [`CachingHandler::vary_on`].
+///
+/// A handler that shapes a result by what the client declared (tools that carry an MCP Apps
+/// UI only for clients with the `io.modelcontextprotocol/ui` extension, say, or a result
+/// asking for elicitation only when the client supports it) must not have it served to a
+/// client that declared otherwise. The client's capabilities come from its `initialize`
+/// request or, under the stateless protocol, from each request's `_meta`
+/// (`RequestContext::client_capabilities`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VaryOn {
+    /// Nothing of the client: every client with the same request shares one entry. Right when
+    /// no result depends on the client; the highest hit rate.
+    Nothing,
+    /// The client's declared capabilities (the default): clients that declared the same
+    /// capabilities share entries, typically every instance of one client application.
+    #[default]
+    ClientCapabilities,
+    /// The capabilities and the client implementation (`clientInfo`: name, version): for
+    /// handlers that work around particular clients.
+    ClientCapabilitiesAndInfo,
+}
+
 /// Wraps an rmcp [`ServerHandler`] and serves `tools/list`, `resources/list`, `prompts/list`,
 /// `resources/read`, `prompts/get` and `tools/call` through a [`ResponseCache`]; every other
 /// method goes straight to the inner handler.
 ///
 /// - Keys: the request params without `_meta` (progress tokens and the like), plus the
-///   negotiated protocol version, canonicalized and hashed.
+///   negotiated protocol version and, by default, the client's declared capabilities
+///   ([`VaryOn`], [`vary_on`](Self::vary_on)), canonicalized and hashed.
 /// - Partition: per caller, from [`principal_from_context`] (or
 ///   [`with_principal`](Self::with_principal)), unless the method or item is configured
 ///   public.
@@ -80,6 +106,7 @@ pub struct CachingHandler<H> {
     inner: H,
     cache: ResponseCache,
     principal: PrincipalFn,
+    vary: VaryOn,
 }
 
 impl<H: fmt::Debug> fmt::Debug for CachingHandler<H> {
@@ -87,6 +114,7 @@ impl<H: fmt::Debug> fmt::Debug for CachingHandler<H> {
         f.debug_struct("CachingHandler")
             .field("inner", &self.inner)
             .field("cache", &self.cache)
+            .field("vary", &self.vary)
             .finish()
     }
 }
@@ -98,7 +126,15 @@ impl<H: ServerHandler> CachingHandler<H> {
             inner,
             cache,
             principal: Arc::new(principal_from_context),
+            vary: VaryOn::default(),
         }
+    }
+
+    /// Sets what of the client goes into cache keys (default
+    /// [`VaryOn::ClientCapabilities`]).
+    pub fn vary_on(mut self, vary: VaryOn) -> Self {
+        self.vary = vary;
+        self
     }
 
     /// Replaces how the caller's identity is found (default: [`principal_from_context`]).
@@ -120,7 +156,7 @@ impl<H: ServerHandler> CachingHandler<H> {
         &self.inner
     }
 
-    fn key<P: Serialize>(params: &P, context: &RequestContext<RoleServer>) -> Value {
+    fn key<P: Serialize>(&self, params: &P, context: &RequestContext<RoleServer>) -> Value {
         let mut value = serde_json::to_value(params).unwrap_or(Value::Null);
         if !value.is_object() {
             value = Value::Object(Default::default());
@@ -140,6 +176,17 @@ impl<H: ServerHandler> CachingHandler<H> {
                 "@protocolVersion".into(),
                 version.map_or(Value::Null, |v| Value::String(v.as_str().to_string())),
             );
+            let json = |v: Option<Value>| v.unwrap_or(Value::Null);
+            if self.vary != VaryOn::Nothing {
+                let caps = context.client_capabilities();
+                let caps = caps.and_then(|c| serde_json::to_value(c).ok());
+                map.insert("@clientCapabilities".into(), json(caps));
+            }
+            if self.vary == VaryOn::ClientCapabilitiesAndInfo {
+                let info = context.client_info();
+                let info = info.and_then(|i| serde_json::to_value(i).ok());
+                map.insert("@clientInfo".into(), json(info));
+            }
         }
         value
     }
@@ -169,7 +216,7 @@ impl<H: ServerHandler> ServerHandler for CachingHandler<H> {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        let key = Self::key(&request, &context);
+        let key = self.key(&request, &context);
         let ctx = context.clone();
         self.cached(Method::ToolsList, key, &ctx, || {
             self.inner.list_tools(request, context)
@@ -182,7 +229,7 @@ impl<H: ServerHandler> ServerHandler for CachingHandler<H> {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
-        let key = Self::key(&request, &context);
+        let key = self.key(&request, &context);
         let ctx = context.clone();
         self.cached(Method::ResourcesList, key, &ctx, || {
             self.inner.list_resources(request, context)
@@ -195,7 +242,7 @@ impl<H: ServerHandler> ServerHandler for CachingHandler<H> {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
-        let key = Self::key(&request, &context);
+        let key = self.key(&request, &context);
         let ctx = context.clone();
         self.cached(Method::PromptsList, key, &ctx, || {
             self.inner.list_prompts(request, context)
@@ -208,7 +255,7 @@ impl<H: ServerHandler> ServerHandler for CachingHandler<H> {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
-        let key = Self::key(&request, &context);
+        let key = self.key(&request, &context);
         let ctx = context.clone();
         self.cached(Method::ResourcesRead, key, &ctx, || async {
             Ok(match self.inner.read_resource(request, context).await? {
@@ -228,7 +275,7 @@ impl<H: ServerHandler> ServerHandler for CachingHandler<H> {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
-        let key = Self::key(&request, &context);
+        let key = self.key(&request, &context);
         let ctx = context.clone();
         self.cached(Method::PromptsGet, key, &ctx, || async {
             Ok(match self.inner.get_prompt(request, context).await? {
@@ -248,7 +295,7 @@ impl<H: ServerHandler> ServerHandler for CachingHandler<H> {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let key = Self::key(&request, &context);
+        let key = self.key(&request, &context);
         let ctx = context.clone();
         self.cached(Method::ToolsCall, key, &ctx, || async {
             Ok(match self.inner.call_tool(request, context).await? {

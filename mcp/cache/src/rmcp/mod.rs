@@ -32,5 +32,5 @@ mod values;
 pub use auth::{
     KvCredentialStore, KvStateStore, DEFAULT_CREDENTIAL_COLLECTION, DEFAULT_STATE_COLLECTION,
 };
-pub use handler::{principal_from_context, CachingHandler, Principal};
+pub use handler::{principal_from_context, CachingHandler, Principal, VaryOn};
 pub use session::{KvSessionStore, DEFAULT_SESSION_COLLECTION, DEFAULT_SESSION_IDLE_TTL};
