@@ -11,6 +11,12 @@
 //! the first attempt may have won, and a retry would report a loss for a call that won, or
 //! consume a one-time value twice. Their errors go straight to the caller.
 //!
+//! The retried operations leave the store as one call would, but their *answers* describe the
+//! last attempt: a `delete` whose first attempt removed the entry and lost its reply answers
+//! `false` on the retry, `delete_many` and `clear` count only what the last attempt removed,
+//! and `touch` answers for the last attempt too. Code that acts on those answers (rather than
+//! on the store's state) needs `take` or `compare_and_swap`, which are never retried.
+//!
 //! Attempt `n` (from 1) that fails is followed by a sleep of
 //! `min(initial_backoff × multiplier^(n-1), max_backoff)`, with "equal jitter" (a uniformly
 //! random duration between half of it and all of it) unless jitter is off.
