@@ -29,7 +29,9 @@ pub const WRITE_CHUNK: usize = 25;
 pub(crate) struct Ctx<'a> {
     pub(crate) client: &'a Client,
     pub(crate) table: &'a str,
-    pub(crate) deadline: Duration,
+    /// When the whole call (every chunk, both phases of a `delete_many`) stops retrying
+    /// unprocessed items; `None`: a `batch_deadline` too long for an `Instant`, never.
+    pub(crate) deadline: Option<Instant>,
     pub(crate) concurrency: usize,
 }
 
@@ -51,6 +53,12 @@ fn past_deadline(op: Operation, what: &'static str) -> Error {
 }
 
 impl Ctx<'_> {
+    /// Whether sleeping `delay` more would end past the deadline.
+    fn past(&self, delay: Duration) -> bool {
+        self.deadline
+            .is_some_and(|d| Instant::now().checked_add(delay).is_none_or(|t| t > d))
+    }
+
     /// Fetches `keys` (distinct); returns the found items by stored sort key. With
     /// `key_only`, only `sk` and `exp` are fetched.
     pub(crate) async fn get(
@@ -80,7 +88,6 @@ impl Ctx<'_> {
         mut keys: Vec<KeyMap>,
         key_only: bool,
     ) -> Result<Vec<Item>> {
-        let deadline = Instant::now() + self.deadline;
         let mut items = Vec::with_capacity(keys.len());
         let mut attempt = 0;
         loop {
@@ -114,7 +121,7 @@ impl Ctx<'_> {
             }
             attempt += 1;
             let delay = backoff(attempt);
-            if Instant::now() + delay > deadline {
+            if self.past(delay) {
                 return Err(past_deadline(
                     op,
                     "unprocessed keys remained past the batch deadline",
@@ -168,7 +175,6 @@ impl Ctx<'_> {
     }
 
     async fn write_chunk(&self, op: Operation, mut requests: Vec<WriteRequest>) -> Result<()> {
-        let deadline = Instant::now() + self.deadline;
         let mut attempt = 0;
         loop {
             let out = self
@@ -187,7 +193,7 @@ impl Ctx<'_> {
             }
             attempt += 1;
             let delay = backoff(attempt);
-            if Instant::now() + delay > deadline {
+            if self.past(delay) {
                 return Err(past_deadline(
                     op,
                     "unprocessed items remained past the batch deadline",

@@ -15,7 +15,7 @@
 //! | `access_key_id`, `secret_access_key`, `session_token` | static credentials |
 //! | `auto_create` | `true`: create the table (on demand, TTL enabled) when it is missing |
 //! | `timeout_ms` | per-operation timeout in milliseconds (default 10 000) |
-//! | `batch_deadline_ms` | how long unprocessed batch items are retried (default 30 000) |
+//! | `batch_deadline_ms` | how long one batch call retries its unprocessed items, all chunks together (default 30 000) |
 //! | `batch_concurrency` | batch chunks in flight at once (default 8) |
 //!
 //! Unknown options are a [`ErrorKind::Config`] error. `Debug` never shows credentials.
@@ -94,8 +94,8 @@ pub struct DynamoConfig {
     pub auto_create: bool,
     /// Timeout of one operation, retries included.
     pub timeout: Duration,
-    /// How long `UnprocessedKeys` / `UnprocessedItems` of a batch are retried before the batch
-    /// fails with [`ErrorKind::Timeout`].
+    /// How long one batch call (all its chunks together) retries `UnprocessedKeys` /
+    /// `UnprocessedItems` before it fails with [`ErrorKind::Timeout`].
     pub batch_deadline: Duration,
     /// How many batch chunks (BatchGetItem of 100, BatchWriteItem of 25) run at once.
     pub batch_concurrency: usize,

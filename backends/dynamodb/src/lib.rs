@@ -89,7 +89,7 @@
 //!   `delete_many`: a key-only BatchGetItem (to count live keys) then BatchWriteItem deletes.
 //!   Chunks run concurrently (`batch_concurrency`, default 8); results come back in input
 //!   order; `UnprocessedKeys` / `UnprocessedItems` are retried with exponential backoff until
-//!   done or `batch_deadline` (default 30 s), then the call fails with
+//!   done or `batch_deadline` (default 30 s, for the whole call), then the call fails with
 //!   [`ErrorKind::Timeout`](mcp_kv_core::ErrorKind::Timeout).
 //! - `keys()` and `clear()` Query one partition with paging (cost ∝ the collection's size).
 //! - **`collections()` Scans the whole table**: it reads (and is billed for) every item.

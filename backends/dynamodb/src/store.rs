@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::primitives::Blob;
@@ -155,7 +155,8 @@ impl DynamoStore {
         batch::Ctx {
             client: &self.inner.client,
             table: &self.inner.config.table,
-            deadline: self.inner.config.batch_deadline,
+            // One deadline for the whole call, not one per chunk.
+            deadline: Instant::now().checked_add(self.inner.config.batch_deadline),
             concurrency: self.inner.config.batch_concurrency,
         }
     }

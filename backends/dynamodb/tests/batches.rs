@@ -10,7 +10,7 @@ use std::time::Duration;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use bytes::Bytes;
 use common::RequestCounter;
-use mcp_kv_core::KvStore;
+use mcp_kv_core::{ErrorKind, KvStore};
 use mcp_kv_dynamodb::aws_sdk_dynamodb::config::interceptors::{
     BeforeSerializationInterceptorContextMut, FinalizerInterceptorContextMut,
 };
@@ -293,4 +293,42 @@ async fn keys_pages_past_expired_items_in_few_requests() {
         );
     }
     store.delete_table().await.unwrap();
+}
+
+/// `batch_deadline` bounds the whole call, not each chunk: 10 chunks written one at a time,
+/// each needing ~1 s of retries, fail at the 2 s deadline instead of taking ~10 s; and a
+/// deadline too long for an `Instant` means "no deadline", not a panic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_batch_deadline_bounds_the_whole_call() {
+    let Some(endpoint) = common::endpoint("the_batch_deadline_bounds_the_whole_call") else {
+        return;
+    };
+    let table = common::table_name("deadline");
+    let flaky = |deadline: Duration| {
+        common::builder(&endpoint, &table)
+            .interceptor(HalfProcessed {
+                table: table.clone(),
+                withheld: Arc::new(AtomicUsize::new(0)),
+            })
+            .batch_concurrency(1)
+            .batch_deadline(deadline)
+    };
+    let bounded = flaky(Duration::from_secs(2)).build().await.unwrap();
+    let started = std::time::Instant::now();
+    let err = bounded
+        .put_many("d", entries(250, "w"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "gave up after {:?}",
+        started.elapsed()
+    );
+    let unbounded = flaky(Duration::MAX).build().await.unwrap();
+    unbounded
+        .put_many("d", entries(30, "u"), None)
+        .await
+        .unwrap();
+    unbounded.delete_table().await.unwrap();
 }
