@@ -28,7 +28,8 @@ pub const MAX_REDIRECT_URI_BYTES: usize = 2048;
 #[non_exhaustive]
 pub struct ClientMetadata {
     /// Redirect URIs, compared by exact string match: `https`, or `http` on a loopback host
-    /// (`127.0.0.1`, `[::1]`, `localhost`); no fragment, no user info.
+    /// (`127.0.0.1`, `[::1]`, `localhost`); no fragment, no user info, no whitespace or control
+    /// characters.
     pub redirect_uris: Vec<String>,
     /// A human-readable name, shown on the consent page.
     pub client_name: Option<String>,
@@ -128,7 +129,8 @@ pub struct ClientCredentials {
 }
 
 /// Checks one redirect URI: parses as an absolute URL; `https` with a host, or `http` on a
-/// loopback host (`127.0.0.1`, `[::1]`, `localhost`); no fragment; no user info.
+/// loopback host (`127.0.0.1`, `[::1]`, `localhost`); no fragment; no user info; no space or
+/// ASCII control character (which the URL parser would drop, but the stored string keeps).
 pub fn validate_redirect_uri(uri: &str) -> Result<()> {
     if uri.len() > MAX_REDIRECT_URI_BYTES {
         return Err(OAuthError::InvalidRedirectUri("redirect uri is too long"));
@@ -136,6 +138,14 @@ pub fn validate_redirect_uri(uri: &str) -> Result<()> {
     if uri.contains('#') {
         return Err(OAuthError::InvalidRedirectUri(
             "redirect uri has a fragment",
+        ));
+    }
+    // The URL parser silently drops tabs, newlines and leading or trailing spaces, but the
+    // raw string is what is stored, matched and redirected to: refuse them (a CR LF in a
+    // `Location` header splits the response).
+    if uri.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+        return Err(OAuthError::InvalidRedirectUri(
+            "redirect uri has whitespace or control characters",
         ));
     }
     let url = Url::parse(uri)
@@ -232,6 +242,12 @@ mod tests {
             "/relative",
             "",
             "com.example.app:/cb",
+            "https://app.example/cb\r\nSet-Cookie: session=attacker",
+            "https://app.example/cb\n",
+            " https://app.example/cb",
+            "https://app.exa\tmple/cb",
+            "https://app.example/c b",
+            "https://app.example/cb\u{7f}",
         ] {
             assert!(
                 matches!(

@@ -131,7 +131,9 @@
 //! The access record carries every binding — client, subject, scopes, audience, expiry — so
 //! [`TokenStore::verify_access`] is one `get`. Revocation is made visible to that single read
 //! by **deleting** access records rather than flagging the family: the family record names its
-//! current access token (and the previous one, until rotation has deleted it), and
+//! current access token and the previous one (deleted right after rotation, best-effort), a
+//! rotation makes sure the one before the previous is gone before it swaps the family — so no
+//! access token of a family lives unnamed even when those deletes fail — and
 //! [`revoke_family`](TokenStore::revoke_family) deletes those, then marks the family revoked
 //! with `compare_and_swap`, retrying if a rotation moved the family meanwhile. A rotation that
 //! loses its `compare_and_swap` to a revocation deletes the access record it had just written
@@ -141,8 +143,10 @@
 //! ### Refresh rotation
 //!
 //! Each refresh record names its family and generation; the family names the one refresh
-//! token usable next. [`TokenStore::refresh`] writes the next generation's tokens, then swaps
-//! the family record (`compare_and_swap` on its exact bytes) and deletes the previous access
+//! token usable next. [`TokenStore::refresh`] checks the client is still registered and still
+//! allowed the scopes, deletes the access token of the generation before the previous one
+//! (refusing to rotate if that fails), writes the next generation's tokens, then swaps the
+//! family record (`compare_and_swap` on its exact bytes) and deletes the previous access
 //! token. A refresh token of an older generation is reuse — the family is revoked. Two
 //! concurrent presentations of one refresh token: one swap wins, the other sees the family
 //! moved and revokes it too (one of the two presenters may be an attacker; OAuth 2.1 §4.3.1).
@@ -151,7 +155,8 @@
 //!
 //! Each attack, the defence, and the test that proves it (in `tests/`, run on the memory,
 //! SQLite, Redis and DynamoDB backends: `memory::<name>`, `sqlite::<name>`, `redis::<name>`,
-//! `dynamodb::<name>`).
+//! `dynamodb::<name>`; tests named `audit_second_pass::<name>` run on the memory backend
+//! only).
 //!
 //! | attack | defence | test |
 //! |---|---|---|
@@ -165,6 +170,9 @@
 //! | **Audience confusion** — a token for MCP server X replayed at server Y | audience (RFC 8707 resource) bound at authorization, checked at exchange, refresh and in `verify_access` | `audience_x_token_is_rejected_for_y` |
 //! | **Late use** — an expired code or token | expiry from the record's timestamp and the store's clock (skew allowance configurable), typed [`OAuthError::Expired`] | `expired_code_and_tokens_are_rejected` |
 //! | **Stolen token after logout** — a client or user ends a grant, the tokens keep working | `revoke` deletes the family's access tokens before marking it revoked (one-read `verify_access` sees it at once), refresh tokens of a revoked family are refused, upstream tokens deleted and never written back by a late `replace_upstream_tokens`; an access token may not outlive its family (lifetimes checked at build) | `full_flow_register_to_revoke`, `token_passthrough_upstream_tokens_stay_server_side` |
+//! | **Registration changed under a grant** — a client is deleted, its scopes narrowed, or it turns itself from public to confidential | pending authorizations, codes and refresh are checked against the registration as it is now (client exists, redirect URI registered, scopes still allowed); a deleted client's refresh tokens are refused, its access tokens end with their lifetime; `update_client` refuses to change the client type (its secret, or its absence, was fixed at registration) | `audit_second_pass::refresh_is_refused_once_the_client_is_deleted`, `audit_second_pass::refresh_is_held_to_the_clients_current_scopes`, `audit_second_pass::code_is_held_to_the_clients_current_scopes`, `audit_second_pass::update_cannot_change_a_clients_type` |
+//! | **Revocation after storage faults** — the best-effort deletes of rotated-out access tokens fail at two rotations in a row, leaving a token no family names | a rotation deletes the token before the previous one before it swaps the family, and refuses (temporarily) if it cannot: at most the current and previous access tokens of a family are live, and `revoke_family` deletes both | `audit_second_pass::revoked_family_leaves_no_access_token_after_failed_rotation_deletes` |
+//! | **Response splitting through a redirect URI** — a registered redirect URI carrying CR LF, which the URL parser drops but the stored string keeps, ends up in a `Location` header | redirect URIs with whitespace or ASCII control characters are refused at registration | `audit_second_pass::registration_refuses_redirect_uris_with_control_characters` |
 //! | **Leaks through logs** — secrets in `Debug`, errors or logs | [`Secret`] redacts `Debug`, has no `Display`, zeroizes on drop; error messages name checks, never values | `debug_and_errors_never_show_secrets` |
 //!
 //! Not covered here (the transport's job): authenticating confidential clients before the

@@ -271,16 +271,35 @@ impl TokenStore {
         }
     }
 
-    /// Refuses a client that was deleted, or a redirect URI it no longer registers, since an
-    /// authorization started: codes are issued and redeemed against the registration as it is
-    /// now.
-    async fn check_still_registered(&self, client_id: &str, redirect_uri: &str) -> Result<()> {
+    /// Refuses a client that was deleted, or scopes it may no longer ask for, since a grant
+    /// started: codes are issued and redeemed, and refresh tokens rotated, against the
+    /// registration as it is now.
+    async fn check_client_now(&self, client_id: &str, scopes: &[String]) -> Result<ClientRecord> {
         let client = self
             .client_record(client_id)
             .await?
             .ok_or(OAuthError::InvalidClient(
                 "the client is no longer registered",
             ))?;
+        if let Some(allowed) = &client.client.metadata.scopes {
+            if !is_subset(scopes, allowed) {
+                return Err(OAuthError::InvalidScope(
+                    "scope no longer allowed for this client",
+                ));
+            }
+        }
+        Ok(client)
+    }
+
+    /// [`check_client_now`](Self::check_client_now), and the redirect URI must still be
+    /// registered.
+    async fn check_still_registered(
+        &self,
+        client_id: &str,
+        redirect_uri: &str,
+        scopes: &[String],
+    ) -> Result<()> {
+        let client = self.check_client_now(client_id, scopes).await?;
         if !client.client.metadata.allows_redirect(redirect_uri) {
             return Err(OAuthError::InvalidRedirectUri(
                 "the redirect uri is no longer registered for this client",
@@ -295,7 +314,10 @@ impl TokenStore {
     }
 
     /// Replaces a client's metadata (same validation as registration); its id and secret
-    /// stay. [`OAuthError::InvalidClient`] if it is not registered.
+    /// stay, and so does its type: [`OAuthError::InvalidRequest`] if the update would make a
+    /// public client confidential or the reverse. [`OAuthError::InvalidClient`] if it is not
+    /// registered. Narrowed scopes or removed redirect URIs apply to grants in progress and to
+    /// refresh.
     pub async fn update_client(
         &self,
         client_id: &str,
@@ -311,6 +333,13 @@ impl TokenStore {
             if record.client.client_id != client_id {
                 return Err(mismatched_key());
             }
+            // The secret (or its absence) was fixed at registration: a public client turned
+            // "confidential" would authenticate with no secret at all.
+            if metadata.confidential != record.secret_key.is_some() {
+                return Err(OAuthError::InvalidRequest(
+                    "a client cannot change between public and confidential",
+                ));
+            }
             record.client.metadata = metadata.clone();
             let new = encode_json(&record)?;
             if self
@@ -325,8 +354,9 @@ impl TokenStore {
         Err(conflict())
     }
 
-    /// Deletes a client registration; `true` if it existed. Tokens already issued to it stay
-    /// valid until they expire or are revoked.
+    /// Deletes a client registration; `true` if it existed. Its pending authorizations and
+    /// codes can no longer complete, and its refresh tokens are refused; access tokens already
+    /// issued stay valid until they expire (at most the access-token lifetime) or are revoked.
     pub async fn delete_client(&self, client_id: &str) -> Result<bool> {
         if client_id.is_empty() || client_id.len() > MAX_ID_BYTES {
             return Ok(false);
@@ -538,7 +568,7 @@ impl TokenStore {
         {
             return Err(OAuthError::ConsentRequired);
         }
-        self.check_still_registered(&seen.client_id, &seen.redirect_uri)
+        self.check_still_registered(&seen.client_id, &seen.redirect_uri, &seen.scopes)
             .await?;
         let taken = self
             .take_one_time(&names.pending, &key)
@@ -675,7 +705,9 @@ impl TokenStore {
         Ok(!self.is_expired(record.expires_at_ms, self.now()))
     }
 
-    /// Withdraws a consent; `true` if one existed.
+    /// Withdraws a consent; `true` if one existed. It only stops the consent screen from being
+    /// skipped: grants already issued under it live on until revoked
+    /// ([`revoke`](Self::revoke), [`revoke_family`](Self::revoke_family)).
     pub async fn revoke_consent(
         &self,
         subject: &str,
@@ -838,7 +870,7 @@ impl TokenStore {
             exchange.code_verifier.expose_secret(),
             &record.code_challenge,
         )?;
-        self.check_still_registered(&record.client_id, &record.redirect_uri)
+        self.check_still_registered(&record.client_id, &record.redirect_uri, &record.scopes)
             .await?;
         self.start_family(record).await
     }
@@ -974,6 +1006,11 @@ impl TokenStore {
     /// verifying) and [`OAuthError::Revoked`] returned. Rotation writes the new tokens, then
     /// moves the family to the next generation with `compare_and_swap`; losing that swap
     /// means the same refresh token was presented concurrently, which is reuse too.
+    ///
+    /// The client must still be registered ([`OAuthError::InvalidClient`]) and still allowed
+    /// the scopes ([`OAuthError::InvalidScope`]: ask for narrower ones). Before it rotates, the
+    /// access token of the generation before the previous one is deleted; if that delete fails
+    /// the refresh fails with a temporary storage error and nothing is rotated.
     pub async fn refresh(&self, request: RefreshRequest) -> Result<TokenPair> {
         let token = request.refresh_token.expose_secret();
         if !crypto::well_formed(Kind::RefreshToken, token) {
@@ -1034,6 +1071,13 @@ impl TokenStore {
                 return Err(OAuthError::AudienceMismatch);
             }
         }
+        self.check_client_now(&family.client_id, &scopes).await?;
+        // The generation before the current one should be gone since the last rotation (a
+        // best-effort delete); this rotation forgets its key, so make sure before the swap —
+        // otherwise a token whose delete failed twice would outlive `revoke_family`.
+        if let Some(older) = &family.previous_access_key {
+            self.inner.store.delete(&names.access, older).await?;
+        }
         let access = crypto::generate(Kind::AccessToken);
         let refresh = crypto::generate(Kind::RefreshToken);
         let mut next = family.clone();
@@ -1064,12 +1108,10 @@ impl TokenStore {
                 "refresh token used concurrently: the grant is revoked",
             ));
         }
-        // The previous generation's access token ends with the rotation.
+        // The previous generation's access token ends with the rotation (and stays named in
+        // the family, for `revoke_family`, should this delete fail).
         self.delete_best_effort(&names.access, &family.access_key)
             .await;
-        if let Some(older) = &family.previous_access_key {
-            self.delete_best_effort(&names.access, older).await;
-        }
         Ok(TokenPair {
             access_token: access,
             refresh_token: refresh,
