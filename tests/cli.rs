@@ -235,14 +235,40 @@ fn bench_prints_a_table() {
         dir.path(),
         &["--url", "memory://", "bench", "--ops", "200"],
     ));
-    for row in [
-        "put",
-        "get hit",
-        "get_many(100)",
-        "put_many(100)",
-        "take",
-        "mix 90/10",
-    ] {
-        assert!(out.contains(row), "{row} missing from:\n{out}");
+    // Every row the bench prints on a memory store (which has `take`), in order, with its
+    // operation count: 200 single-key calls, or 200 / 100 = 2 batches of 100 keys.
+    let expected = [
+        ("put", "200"),
+        ("put with ttl", "200"),
+        ("get hit", "200"),
+        ("get miss", "200"),
+        ("get_many(100)", "2"),
+        ("put_many(100)", "2"),
+        ("take", "200"),
+        ("mix 90/10, 2 tasks", "200"),
+    ];
+    let lines: Vec<&str> = out.lines().collect();
+    let header = lines
+        .iter()
+        .position(|l| l.starts_with("workload "))
+        .unwrap_or_else(|| panic!("no header row in:\n{out}"));
+    let rows = &lines[header + 1..];
+    assert_eq!(rows.len(), expected.len(), "rows:\n{out}");
+    for (line, (name, ops)) in rows.iter().zip(expected) {
+        // The row starts with its exact name and whitespace, then the operation count: "put"
+        // is not satisfied by "put with ttl", whose name is followed by "with", not a count.
+        let rest = line
+            .strip_prefix(name)
+            .filter(|rest| rest.starts_with(char::is_whitespace))
+            .unwrap_or_else(|| panic!("expected the {name:?} row, got {line:?} in:\n{out}"));
+        let cols: Vec<&str> = rest.split_whitespace().collect();
+        assert_eq!(cols.len(), 5, "{name}: {line:?}");
+        assert_eq!(cols[0], ops, "{name}: operation count in {line:?}");
+        for c in &cols[1..] {
+            assert!(
+                c.parse::<f64>().is_ok_and(f64::is_finite),
+                "{name}: {c:?} is not a number in {line:?}"
+            );
+        }
     }
 }

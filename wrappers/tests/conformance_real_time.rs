@@ -25,5 +25,6 @@ async fn realistic_stack_over_memory_real_time() {
         .concurrency(4)
         .run(store)
         .await
-        .assert_passed();
+        // The memory store is unbounded: no eviction to test. Every other case runs.
+        .assert_passed_skipping(&["eviction_in_bounded_store"]);
 }

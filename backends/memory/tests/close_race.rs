@@ -1,6 +1,6 @@
-//! `close()` while writers run: afterwards the store holds nothing, and a write that raced it
-//! either landed before the close (and was freed by it) or failed — never "succeeded" into a
-//! closed store.
+//! `close()` while writers run: afterwards the store holds nothing; a write that raced it may
+//! have succeeded (it landed before the close and was freed by it) or failed, but a write that
+//! began after `close()` returned fails, and once a write has failed no later one succeeds.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -12,29 +12,44 @@ use mcp_kv_memory::MemoryStore;
 async fn a_closed_store_holds_nothing_even_with_writers_racing_close() {
     for round in 0..100 {
         let store = Arc::new(MemoryStore::new());
-        let closing = Arc::new(AtomicBool::new(false));
+        // Set once `close()` has returned (not before: a write that sees it began after that).
+        let closed = Arc::new(AtomicBool::new(false));
         let written = Arc::new(AtomicUsize::new(0));
         let writers: Vec<_> = (0..2)
             .map(|w| {
-                let (store, closing) = (store.clone(), closing.clone());
+                let (store, closed) = (store.clone(), closed.clone());
                 let written = written.clone();
                 tokio::spawn(async move {
-                    let mut ok_after_close = 0;
+                    let mut failed_at = None;
                     for i in 0.. {
-                        let seen_closing = closing.load(Ordering::SeqCst);
+                        let after_close = closed.load(Ordering::SeqCst);
                         let key = format!("w{w}-{i}");
-                        match store.put("c", &key, Bytes::from_static(b"v"), None).await {
-                            Ok(()) if seen_closing => ok_after_close += 1,
+                        let put = store.put("c", &key, Bytes::from_static(b"v"), None).await;
+                        match put {
                             Ok(()) => {
+                                assert!(
+                                    !after_close,
+                                    "round {round}: put {key} began after close() returned \
+                                     and succeeded"
+                                );
+                                assert!(
+                                    failed_at.is_none(),
+                                    "round {round}: put {key} succeeded after put #{} failed",
+                                    failed_at.unwrap_or(0)
+                                );
                                 written.fetch_add(1, Ordering::SeqCst);
                             }
                             Err(e) => {
-                                assert_eq!(e.kind(), ErrorKind::Unavailable);
-                                return ok_after_close;
+                                assert_eq!(e.kind(), ErrorKind::Unavailable, "round {round}: {e}");
+                                failed_at.get_or_insert(i);
                             }
                         }
+                        // Stop only after one put that began after close() returned, so every
+                        // writer checks that case each round.
+                        if after_close {
+                            return;
+                        }
                     }
-                    unreachable!()
                 })
             })
             .collect();
@@ -42,12 +57,10 @@ async fn a_closed_store_holds_nothing_even_with_writers_racing_close() {
         while written.load(Ordering::SeqCst) < 2000 {
             tokio::task::yield_now().await;
         }
-        closing.store(true, Ordering::SeqCst);
         store.close().await.unwrap();
+        closed.store(true, Ordering::SeqCst);
         for w in writers {
-            // A put that began after close() returned cannot succeed; one that was already
-            // under way may (it landed before the flag and close freed it).
-            let _ = w.await.unwrap();
+            w.await.unwrap();
         }
         assert_eq!(
             store.stored_entries(),

@@ -10,7 +10,9 @@
 
 mod common;
 
+#[cfg(feature = "cluster")]
 use mcp_kv_core::{Bytes, ErrorKind, KvStore};
+#[cfg(feature = "cluster")]
 use mcp_kv_redis::{RedisConfig, RedisStore};
 
 #[cfg(feature = "cluster")]
@@ -42,9 +44,10 @@ async fn a_take_whose_reply_is_lost_is_an_error_never_none() {
     #[cfg(not(feature = "cluster"))]
     {
         let _ = urls;
-        mcp_kv_core::testkit::announce_skip(
+        common::feature_or_skip(
+            false,
+            "cluster",
             "a_take_whose_reply_is_lost_is_an_error_never_none",
-            "mcp-kv-redis built without the `cluster` feature",
         );
     }
     #[cfg(feature = "cluster")]

@@ -24,6 +24,29 @@ pub fn env_or_skip(var: &str, test: &str) -> Option<String> {
     }
 }
 
+/// Whether this is a CI run (`CI` is `true` or `1`): a missing service or feature fails there.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// `true` when the cargo feature `feature` is `enabled`. Otherwise panics under CI (a CI run
+/// that lacks the feature must not pass quietly) and elsewhere prints a SKIPPED line and
+/// returns `false`.
+pub fn feature_or_skip(enabled: bool, feature: &str, test: &str) -> bool {
+    if enabled {
+        return true;
+    }
+    let why = format!(
+        "mcp-kv-redis built without the `{feature}` feature \
+         (cargo test -p mcp-kv-redis --features {feature})"
+    );
+    if in_ci() {
+        panic!("{test}: {why} and CI is set");
+    }
+    mcp_kv_core::testkit::announce_skip(test, &why);
+    false
+}
+
 /// A key prefix unique to this run and `tag`.
 pub fn unique_prefix(tag: &str) -> String {
     let nanos = std::time::SystemTime::now()
