@@ -18,8 +18,10 @@
 //!
 //! 10k keys, 1 KiB values (preloaded with one value; every write of `put` stores a value other
 //! than the key's current one, see `fresh_value`, so SQLite cannot skip an identical rewrite),
-//! one collection; reads read entries written with a 1 h TTL and check expiry;
-//! writes carry a 60 s TTL, except in `put` (no TTL: `expires_at` is NULL on every side).
+//! one collection; reads read entries written with a 1 h TTL and check expiry — except
+//! `get_many(100)`, which reads the batches `put_many(100)` last wrote (60 s TTL), each side
+//! asserting that it read 100 live values; writes carry a 60 s TTL, except in `put` (no TTL:
+//! `expires_at` is NULL on every side).
 //! Each participant has a file of its own in one temporary directory.
 //!
 //! Groups, per durability: `sqlite get`, `sqlite get-miss` (keys never written), `sqlite mix
@@ -554,6 +556,19 @@ fn put_many(c: &mut Criterion, rt: &Runtime, f: &mut Fixture) {
     g.finish();
 }
 
+/// `get_many(100)` reads the batches `put_many` last wrote, with the 60 s `WRITE_TTL`: every side
+/// checks that it read `BATCH` live values, since a side reading expired rows (no value handed
+/// out) would time other, cheaper work unnoticed. A count over 100 results, next to 100 SQLite
+/// reads; a run long enough for the rows to expire fails here instead of timing misses.
+fn all_live<T>(got: Vec<Option<T>>) -> Vec<Option<T>> {
+    let live = got.iter().filter(|v| v.is_some()).count();
+    assert_eq!(
+        live, BATCH,
+        "get_many(100) read {live} live values, not {BATCH}"
+    );
+    got
+}
+
 fn get_many(c: &mut Criterion, rt: &Runtime, f: &mut Fixture) {
     let mut g = group(
         c,
@@ -572,14 +587,14 @@ fn get_many(c: &mut Criterion, rt: &Runtime, f: &mut Fixture) {
         b.to_async(rt).iter(|| {
             i += 1;
             let batch = &refs[i % refs.len()];
-            async move { black_box(ours.get_many(COLL, batch).await.unwrap()) }
+            async move { black_box(all_live(ours.get_many(COLL, batch).await.unwrap())) }
         })
     });
     let raw = &f.raw;
     g.bench_function("raw", |b| {
         b.iter(|| {
             i += 1;
-            black_box(raw.get_many(&batches[i % batches.len()]))
+            black_box(all_live(raw.get_many(&batches[i % batches.len()])))
         })
     });
     let raw_thread = &f.raw_thread;
@@ -587,7 +602,7 @@ fn get_many(c: &mut Criterion, rt: &Runtime, f: &mut Fixture) {
         b.to_async(rt).iter(|| {
             i += 1;
             let batch = batches[i % batches.len()].clone();
-            async move { black_box(raw_thread.call(move |r| r.get_many(&batch)).await) }
+            async move { black_box(all_live(raw_thread.call(move |r| r.get_many(&batch)).await)) }
         })
     });
     let okv = &f.okv;
@@ -595,7 +610,7 @@ fn get_many(c: &mut Criterion, rt: &Runtime, f: &mut Fixture) {
         b.to_async(rt).iter(|| {
             i += 1;
             let batch = &batches[i % batches.len()];
-            async move { black_box(okv.get_many(batch, Some(COLL)).await.unwrap()) }
+            async move { black_box(all_live(okv.get_many(batch, Some(COLL)).await.unwrap())) }
         })
     });
     g.finish();

@@ -21,6 +21,9 @@
 # Takes ~15–25 minutes on a quiet 2-core machine once built (the 1 M-entry loads of the
 # scaling bench and moto's ~3 ms per request dominate). Results: target/bench-report/ (logs,
 # tables.md, ratios.json).
+# A bench that fails (or a py-key-value comparison that does not complete) does not stop the
+# others: it is left out of the tables and the chart, named at the top of tables.md, on the
+# chart and in the summary, and the script then exits with status 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -34,7 +37,7 @@ for arg in "$@"; do
         --no-pykv) RUN_PYKV=0 ;;
         --no-chart) RUN_CHART=0 ;;
         -h | --help)
-            sed -n '2,25p' "$0"
+            sed -n '2,26p' "$0"
             exit 0
             ;;
         *)
@@ -142,7 +145,9 @@ if [[ $RUN_CRITERION == 1 ]]; then
     bench_args=()
     for b in $BENCHES; do bench_args+=(--bench "$b"); done
     log "building the benches (${BENCHES})"
-    cargo bench --features full "${bench_args[@]}" --no-run
+    # A bench that does not build fails below on its own; the others still run.
+    cargo bench --features full "${bench_args[@]}" --no-run ||
+        log "WARNING: building the benches failed; each is still run, the broken ones will fail"
     for b in $BENCHES; do
         if [[ $b == redis && -z ${MCP_KV_REDIS_URL:-} ]]; then STATUS[$b]="skipped (no Redis)"; continue; fi
         if [[ $b == dynamodb && -z ${MCP_KV_DYNAMODB_ENDPOINT:-} ]]; then STATUS[$b]="skipped (no endpoint)"; continue; fi
@@ -165,6 +170,7 @@ fi
 
 # ---- 2. py-key-value -------------------------------------------------------------------------
 PYKV_JSON=()
+PYKV_FAILED=()
 if [[ $RUN_PYKV == 1 ]]; then
     if ! "$VENV/bin/python" -c 'import key_value.aio.stores.memory, key_value.aio.stores.redis' 2>/dev/null; then
         log "installing $PYKV_SPEC into .services/venv-pykv"
@@ -196,35 +202,58 @@ if [[ $RUN_PYKV == 1 ]]; then
     }
     rm -f "$OUT"/pykv-*.json "$OUT"/pykv-*.txt "$OUT"/ours-*.txt
     # (compare_one runs in a pipeline's subshell: the JSON files tell what completed.)
-    compare_one memory memory:// 50 | tee "$OUT/pykv-memory.log"
-    [[ -f "$OUT/pykv-memory.json" ]] && PYKV_JSON+=("$OUT/pykv-memory.json")
+    pykv_done() { # label
+        if [[ -f "$OUT/pykv-$1.json" ]]; then
+            PYKV_JSON+=("$OUT/pykv-$1.json")
+        else
+            PYKV_FAILED+=("py-key-value $1: FAILED (see $OUT/pykv-$1.log and the .err files beside it)")
+        fi
+    }
+    compare_one memory memory:// 50 | tee "$OUT/pykv-memory.log" || true
+    pykv_done memory
     if [[ -n ${MCP_KV_REDIS_URL:-} ]]; then
-        compare_one redis "$MCP_KV_REDIS_URL" 4 | tee "$OUT/pykv-redis.log"
-        [[ -f "$OUT/pykv-redis.json" ]] && PYKV_JSON+=("$OUT/pykv-redis.json")
+        compare_one redis "$MCP_KV_REDIS_URL" 4 | tee "$OUT/pykv-redis.log" || true
+        pykv_done redis
     fi
 fi
 
 # ---- 3. tables and chart ---------------------------------------------------------------------
 machine end | tail -n 1 | tee -a "$OUT/machine.txt"
+# What failed: left out of the tables and the chart, named in them, and the exit status.
+FAILED=()
+for b in $BENCHES; do
+    if [[ ${STATUS[$b]:-} == FAILED* ]]; then FAILED+=("$b: ${STATUS[$b]}"); fi
+done
+FAILED+=("${PYKV_FAILED[@]}")
 if [[ $RUN_CHART == 1 ]]; then
     # Times from the logs of this run (another process sharing the checkout may rewrite
     # target/criterion later); without criterion, from the newest estimates.json files.
+    # Only the benches that succeeded: a failed one's log may hold a part of its groups.
     from=()
     if [[ $RUN_CRITERION == 1 ]]; then
         from=(--logs)
         for b in $BENCHES; do
-            [[ -f "$OUT/criterion-$b.log" && ${STATUS[$b]:-} != skipped* ]] && from+=("$OUT/criterion-$b.log")
+            if [[ -f "$OUT/criterion-$b.log" && ${STATUS[$b]:-} == ok* ]]; then
+                from+=("$OUT/criterion-$b.log")
+            fi
         done
     fi
-    python3 scripts/bench_chart.py --criterion "$TARGET_DIR/criterion" "${from[@]}" \
-        --pykv "${PYKV_JSON[@]}" --md "$OUT/tables.md" --json "$OUT/ratios.json" \
-        --svg "$ROOT/docs/bench-ratios.svg"
+    if ! python3 scripts/bench_chart.py --criterion "$TARGET_DIR/criterion" "${from[@]}" \
+        --pykv "${PYKV_JSON[@]}" --failed "${FAILED[@]}" \
+        --md "$OUT/tables.md" --json "$OUT/ratios.json" --svg "$ROOT/docs/bench-ratios.svg"; then
+        FAILED+=("bench_chart.py: FAILED (no tables or chart)")
+    fi
 fi
 
 echo
 log "summary"
 for b in $BENCHES; do
-    [[ -n ${STATUS[$b]:-} ]] && echo "  criterion $b: ${STATUS[$b]}"
+    if [[ -n ${STATUS[$b]:-} ]]; then echo "  criterion $b: ${STATUS[$b]}"; fi
 done
-[[ $RUN_PYKV == 1 ]] && echo "  py-key-value: ${PYKV_JSON[*]:-none}"
+if [[ $RUN_PYKV == 1 ]]; then echo "  py-key-value: ${PYKV_JSON[*]:-none}"; fi
 echo "  tables: $OUT/tables.md   chart: docs/bench-ratios.svg   machine: $OUT/machine.txt"
+if ((${#FAILED[@]} > 0)); then
+    log "FAILED (none of their results is in tables.md or the chart; see their logs):"
+    printf '  %s\n' "${FAILED[@]}" >&2
+    exit 1
+fi

@@ -6,6 +6,8 @@
                    [--md target/bench-report/tables.md] [--svg docs/bench-ratios.svg]
                    [--json target/bench-report/ratios.json]
                    [--carry BENCHMARKS.md --carry-sections memory,redis,…]
+                   [--logs target/bench-report/criterion-*.log ...]
+                   [--failed "sled: FAILED (exit 101, …)" ...]
 
 Reads every `<criterion>/**/new/benchmark.json` with its `estimates.json` (the typical time per
 iteration: criterion's slope estimate when it has one, the mean otherwise; only results written
@@ -18,7 +20,10 @@ with each peer in the same group (same workload, same run), and writes:
   targets of the issues and whether each is met;
 - the scaling table (get latency by entry count) and the memory footprint table
   (`<criterion>/scaling-footprint.json`, written by benches/scaling.rs);
-- an SVG bar chart (log scale) of every ratio, with the target marked where there is one.
+- an SVG bar chart (log scale) of every ratio, with the target marked where there is one;
+- with --failed (benches that failed in this run), a "failed benches" list at the top of the
+  tables and a line under the chart's title. Their results are left out: give --logs only the
+  logs of the benches that succeeded (a failed `scaling` also drops the footprint table).
 
 Standard library only.
 """
@@ -258,8 +263,20 @@ def verdict(r: dict) -> str:
     return f"{sign} {r['target']:g}× ({r['source']}): **{'met' if r['met'] else 'MISSED'}**"
 
 
-def markdown(speed: list[dict], cost: list[dict], groups: dict, footprint: list, pykv: list) -> str:
+def failed_name(entry: str) -> str:
+    """The bench of a --failed entry (`<name>: <status>`)."""
+    return entry.split(":", 1)[0].strip()
+
+
+def markdown(speed: list[dict], cost: list[dict], groups: dict, footprint: list, pykv: list,
+             failed: list[str] = ()) -> str:
     out = []
+    if failed:
+        out.append("### failed benches\n")
+        out.append("These failed in this run: **their results are not in the tables below nor in the "
+                   "chart** (see their logs).\n")
+        out.extend(f"- **{e}**" for e in failed)
+        out.append("")
     order = [s for s, _ in SECTIONS]
     for sec in order:
         rows = [r for r in speed if r["section"] == sec]
@@ -389,17 +406,22 @@ def chart_rows(speed: list[dict], cost: list[dict], pykv: list) -> list[dict]:
     return rows
 
 
-def svg(rows: list[dict], title: str) -> str:
+def svg(rows: list[dict], title: str, failed: list[str] = ()) -> str:
     import math
 
+    e = html.escape
+    failed_note = ("failed in this run, left out: " + ", ".join(failed_name(f) for f in failed)) if failed else ""
     if not rows:
-        return ('<svg xmlns="http://www.w3.org/2000/svg" width="400" height="40">'
-                '<text x="10" y="25" font-family="sans-serif" font-size="13">no results</text></svg>\n')
+        return ('<svg xmlns="http://www.w3.org/2000/svg" width="600" height="60">'
+                '<text x="10" y="25" font-family="sans-serif" font-size="13">no results</text>'
+                + (f'<text x="10" y="45" font-family="sans-serif" font-size="13" fill="#c00">{e(failed_note)}</text>'
+                   if failed_note else "")
+                + '</svg>\n')
     vals = [r["value"] for r in rows] + [r["target"] for r in rows if r["target"]] + [1.0]
     lo = 10 ** math.floor(math.log10(min(vals) / 1.2))
     hi = 10 ** math.ceil(math.log10(max(vals) * 1.2))
     label_w, plot_w, bar_h, gap = 360, 520, 14, 4
-    left, top = label_w + 10, 50
+    left, top = label_w + 10, 50 + (16 if failed_note else 0)
     sections = []
     for r in rows:
         if r["section"] not in sections:
@@ -410,7 +432,6 @@ def svg(rows: list[dict], title: str) -> str:
     def x(v: float) -> float:
         return left + (math.log10(v) - math.log10(lo)) / (math.log10(hi) - math.log10(lo)) * plot_w
 
-    e = html.escape
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" font-family="DejaVu Sans, Arial, sans-serif" font-size="11">',
@@ -419,6 +440,9 @@ def svg(rows: list[dict], title: str) -> str:
         f'<text x="{width / 2}" y="36" text-anchor="middle" fill="#555">our throughput ÷ the peer\'s, same '
         f'workload, same run (log scale; right of 1 = mcp-kv faster; black tick = target)</text>',
     ]
+    if failed_note:
+        out.append(f'<text x="{width / 2}" y="52" text-anchor="middle" fill="#c00" font-weight="bold">'
+                   f'{e(failed_note)}</text>')
     y_end = height - 45
     decade = lo
     while decade <= hi * 1.0001:
@@ -475,8 +499,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--criterion", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "criterion"))
     ap.add_argument("--since", type=float, help="ignore results written before this time (epoch seconds)")
-    ap.add_argument("--logs", nargs="*", default=[],
-                    help="take the times from these criterion outputs instead of estimates.json")
+    ap.add_argument("--logs", nargs="*", default=None,
+                    help="take the times from these criterion outputs instead of estimates.json "
+                         "(given with no file: no criterion times at all, never estimates.json)")
+    ap.add_argument("--failed", nargs="*", default=[], metavar="'NAME: STATUS'",
+                    help="benches that failed in this run: listed at the top of the tables and on the "
+                         "chart; their logs must not be among --logs")
     ap.add_argument("--pykv", nargs="*", default=[], help="JSON files written by pykv_bench.py compare --json")
     ap.add_argument("--md", help="write the Markdown tables here (default: stdout)")
     ap.add_argument("--svg", help="write the SVG chart here")
@@ -488,7 +516,7 @@ def main() -> None:
                     help="comma-separated sections to carry (memory,redis,dynamodb,wrappers,oauth,…)")
     a = ap.parse_args()
 
-    groups = load_logs(a.criterion, a.logs) if a.logs else load(a.criterion, a.since)
+    groups = load_logs(a.criterion, a.logs) if a.logs is not None else load(a.criterion, a.since)
     if a.carry:
         carried = carry_md(a.carry, [x for x in a.carry_sections.split(",") if x])
         for group, funcs in carried.items():
@@ -500,7 +528,10 @@ def main() -> None:
     speed, cost = speed_rows(groups), cost_rows(groups)
     fp_path = os.path.join(a.criterion, "scaling-footprint.json")
     footprint = []
-    if os.path.exists(fp_path) and (a.since is None or os.path.getmtime(fp_path) >= a.since):
+    scaling_failed = any(failed_name(f) == "scaling" for f in a.failed)
+    if scaling_failed:
+        print("bench_chart.py: scaling failed: no memory footprint table", file=sys.stderr)
+    elif os.path.exists(fp_path) and (a.since is None or os.path.getmtime(fp_path) >= a.since):
         with open(fp_path, encoding="utf-8") as f:
             footprint = json.load(f)
     pykv = []
@@ -510,7 +541,7 @@ def main() -> None:
                 pykv.append(json.load(f))
         else:
             print(f"bench_chart.py: {p} missing (py-key-value comparison did not run)", file=sys.stderr)
-    md = markdown(speed, cost, groups, footprint, pykv)
+    md = markdown(speed, cost, groups, footprint, pykv, a.failed)
     if a.md:
         os.makedirs(os.path.dirname(a.md) or ".", exist_ok=True)
         with open(a.md, "w", encoding="utf-8") as f:
@@ -521,15 +552,18 @@ def main() -> None:
     if a.svg:
         os.makedirs(os.path.dirname(a.svg) or ".", exist_ok=True)
         with open(a.svg, "w", encoding="utf-8") as f:
-            f.write(svg(chart_rows(speed, cost, pykv), a.title))
+            f.write(svg(chart_rows(speed, cost, pykv), a.title, a.failed))
         print(f"bench_chart.py: chart written to {a.svg}", file=sys.stderr)
     if a.json:
         os.makedirs(os.path.dirname(a.json) or ".", exist_ok=True)
         with open(a.json, "w", encoding="utf-8") as f:
-            json.dump({"speed": speed, "cost": cost, "footprint": footprint, "pykv": pykv}, f, indent=1)
+            json.dump({"speed": speed, "cost": cost, "footprint": footprint, "pykv": pykv,
+                       "failed": a.failed}, f, indent=1)
     missed = [r for r in speed + cost if r["met"] is False]
     print(f"bench_chart.py: {len(speed) + len(cost)} ratios, "
-          f"{sum(1 for r in speed + cost if r['met'])} targets met, {len(missed)} missed", file=sys.stderr)
+          f"{sum(1 for r in speed + cost if r['met'])} targets met, {len(missed)} missed"
+          + (f"; failed, left out: {', '.join(failed_name(f) for f in a.failed)}" if a.failed else ""),
+          file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Provides the official Python MCP SDK client for the end-to-end tests of the example server
-# (mcp/cache/tests/e2e_python.rs): a virtual environment under .services/python-mcp/ with the
+# (tests/e2e_python.rs): a virtual environment under .services/python-mcp/ with the
 # `mcp` package from PyPI.
 #
 #   scripts/e2e-python.sh start   # creates the venv and installs `mcp` when missing, checks that
