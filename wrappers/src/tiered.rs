@@ -7,12 +7,16 @@
 //!
 //! Every write through the wrapper (`put`, `delete`, the batches, the atomic operations,
 //! `touch`, `clear`) removes the local copy, goes to the remote store, and then removes the
-//! local copy again. Removing it first means that a write abandoned midway — its future dropped
-//! by a [`Timeout`](crate::timeout) or a cancelled request, after the remote store may have
-//! applied it — leaves no old copy behind. A read racing a write cannot re-insert the old value:
-//! each read notes a generation number of its key before reading the remote store, and drops
-//! its copy if a write bumped it meanwhile. Within one process, reads through the wrapper
-//! therefore see their own and each other's writes.
+//! local copy again. Each key also has a write generation (one of 1024 counters, shared by
+//! the keys that hash to it), bumped before and after every write — the second bump also when
+//! the write's future is dropped midway (by a [`Timeout`](crate::timeout) or a cancelled
+//! request, after the remote store may have applied it). A read notes the generation before it
+//! reads the remote store and tags its local copy with it; a copy is served only while its tag
+//! is still the key's generation. So a read racing a write can never have its (old) copy
+//! served once the write has returned or was abandoned, not even for a moment, and within one
+//! process a read through the wrapper that starts after a write through it returned sees that
+//! write. A write to another key of the same counter, or a `clear` of any collection, turns
+//! copies into misses early: a cost in hit rate, never in freshness.
 //!
 //! # Staleness across replicas
 //!
@@ -56,7 +60,11 @@ use bytes::Bytes;
 use mcp_kv_core::{expiry, rules};
 use mcp_kv_core::{system_clock, Capabilities, Cursor, Entry, KvStore, Page, Result, SharedClock};
 
-const STRIPES: usize = 64;
+/// Write-generation counters (8 KiB per tier): few enough to stay small, many enough that a
+/// write rarely turns another key's copy into a miss.
+const STRIPES: usize = 1024;
+/// Bytes in front of the value in a local copy: expiry, epoch, generation.
+const HEADER: usize = 24;
 const NO_EXPIRY: u64 = u64::MAX;
 
 /// Options of a [`Tiered`] store.
@@ -153,35 +161,49 @@ impl<L: KvStore, R: KvStore> Tiered<L, R> {
         self.config.clock.now_millis()
     }
 
-    /// A local copy: the remote expiry (epoch ms, `u64::MAX` for none), then the value.
-    fn encode(&self, entry: &Entry) -> Bytes {
+    /// A local copy: the remote expiry (epoch ms, `u64::MAX` for none), the generation the
+    /// read saw before it read the remote store (epoch, then the key's counter), then the
+    /// value; all big-endian.
+    fn encode(&self, entry: &Entry, seen: Gen) -> Bytes {
         let at = expiry::expires_at(self.now(), entry.ttl).unwrap_or(NO_EXPIRY);
-        let mut out = Vec::with_capacity(8 + entry.value.len());
-        out.extend_from_slice(&at.to_be_bytes());
+        let mut out = Vec::with_capacity(HEADER + entry.value.len());
+        for n in [at, seen.0, seen.1] {
+            out.extend_from_slice(&n.to_be_bytes());
+        }
         out.extend_from_slice(&entry.value);
         Bytes::from(out)
     }
 
-    fn decode(&self, copy: &Bytes) -> Option<Entry> {
-        let at = u64::from_be_bytes(copy.get(..8)?.try_into().ok()?);
+    /// The entry of a local copy, if it is unexpired and tagged with `current`, the key's
+    /// generation now; anything else (a copy filled before a write, bytes not ours) is a miss.
+    fn decode(&self, copy: &Bytes, current: Gen) -> Option<Entry> {
+        let field = |i: usize| -> Option<u64> {
+            Some(u64::from_be_bytes(
+                copy.get(i * 8..i * 8 + 8)?.try_into().ok()?,
+            ))
+        };
+        if Gen(field(1)?, field(2)?) != current {
+            return None;
+        }
+        let at = field(0)?;
         let at = (at != NO_EXPIRY).then_some(at);
         let now = self.now();
         expiry::is_live(at, now).then(|| Entry {
-            value: copy.slice(8..),
+            value: copy.slice(HEADER..),
             ttl: expiry::remaining(at, now),
         })
     }
 
     async fn local_get(&self, collection: &str, key: &str) -> Option<Entry> {
         let copy = self.local.get(collection, key).await.ok()??;
-        self.decode(&copy)
+        self.decode(&copy, self.generation(collection, key))
     }
 
     async fn fill(&self, collection: &str, key: &str, entry: &Entry, seen: Gen) {
         let ttl = entry
             .ttl
             .map_or(self.config.local_ttl, |t| t.min(self.config.local_ttl));
-        let copy = self.encode(entry);
+        let copy = self.encode(entry, seen);
         if self
             .local
             .put(collection, key, copy, Some(ttl))
@@ -212,7 +234,11 @@ impl<L: KvStore, R: KvStore> Tiered<L, R> {
         };
         let mut out: Vec<Option<Entry>> = copies
             .iter()
-            .map(|c| c.as_ref().and_then(|c| self.decode(c)))
+            .zip(keys)
+            .map(|(c, k)| {
+                let c = c.as_ref()?;
+                self.decode(c, self.generation(collection, k))
+            })
             .collect();
         let missing: Vec<usize> = (0..keys.len()).filter(|i| out[*i].is_none()).collect();
         if missing.is_empty() {
@@ -250,7 +276,8 @@ impl<L: KvStore, R: KvStore> Tiered<L, R> {
 
     /// Runs `write` (a remote write of `key`) between two invalidations of the local copy: the
     /// first one so that no old copy survives if the future is dropped mid-write, the second
-    /// one for copies that reads filled meanwhile.
+    /// one for copies that reads filled meanwhile. The second generation bump happens even if
+    /// the future is dropped during `write`: copies filled meanwhile are then never served.
     async fn write<T>(
         &self,
         collection: &str,
@@ -258,8 +285,10 @@ impl<L: KvStore, R: KvStore> Tiered<L, R> {
         write: impl std::future::Future<Output = Result<T>>,
     ) -> Result<T> {
         self.invalidate(collection, key).await;
+        let bump = BumpOnDrop(vec![self.stripe(collection, key)]);
         let r = write.await;
-        self.invalidate(collection, key).await;
+        drop(bump);
+        let _ = self.local.delete(collection, key).await;
         r
     }
 
@@ -271,16 +300,32 @@ impl<L: KvStore, R: KvStore> Tiered<L, R> {
         write: impl std::future::Future<Output = Result<T>>,
     ) -> Result<T> {
         self.invalidate_many(collection, keys).await;
+        let bump = BumpOnDrop(keys.iter().map(|k| self.stripe(collection, k)).collect());
         let r = write.await;
-        self.invalidate_many(collection, keys).await;
+        drop(bump);
+        if !keys.is_empty() {
+            let _ = self.local.delete_many(collection, keys).await;
+        }
         r
     }
 
-    /// Clears `collection` locally: bumps the epoch (fills in flight drop their copies) and
-    /// clears the local store.
+    /// Clears `collection` locally: bumps the epoch (no copy filled before is served again)
+    /// and clears the local store.
     async fn invalidate_collection(&self, collection: &str) {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         let _ = self.local.clear(collection).await;
+    }
+}
+
+/// Bumps generation counters when dropped: at the end of a write, or when its future is
+/// dropped midway.
+struct BumpOnDrop<'a>(Vec<&'a AtomicU64>);
+
+impl Drop for BumpOnDrop<'_> {
+    fn drop(&mut self) {
+        for counter in &self.0 {
+            counter.fetch_add(1, Ordering::AcqRel);
+        }
     }
 }
 
@@ -400,8 +445,10 @@ impl<L: KvStore, R: KvStore> KvStore for Tiered<L, R> {
 
     async fn clear(&self, collection: &str) -> Result<u64> {
         self.invalidate_collection(collection).await;
+        let bump = BumpOnDrop(vec![&self.epoch]);
         let r = self.remote.clear(collection).await;
-        self.invalidate_collection(collection).await;
+        drop(bump);
+        let _ = self.local.clear(collection).await;
         r
     }
 
@@ -567,6 +614,147 @@ mod tests {
             .await
             .is_err());
         assert_eq!(t.get("c", "k").await.unwrap(), None, "taken");
+    }
+
+    /// A remote store that can hold a read after it has read (so the value it returns is older
+    /// than a write that lands meanwhile), hold a put before it applies, and lose a put's reply.
+    #[derive(Debug, Default)]
+    struct Gated {
+        inner: Arc<TestStore>,
+        hold_read: std::sync::atomic::AtomicBool,
+        read_taken: tokio::sync::Notify,
+        release_read: tokio::sync::Notify,
+        hold_put: std::sync::atomic::AtomicBool,
+        put_waiting: tokio::sync::Notify,
+        release_put: tokio::sync::Notify,
+        put_landed: tokio::sync::Notify,
+    }
+
+    #[async_trait]
+    impl KvStore for Gated {
+        fn capabilities(&self) -> Capabilities {
+            self.inner.capabilities()
+        }
+        async fn get_entry(&self, c: &str, k: &str) -> Result<Option<Entry>> {
+            let e = self.inner.get_entry(c, k).await?;
+            if self.hold_read.swap(false, Ordering::SeqCst) {
+                self.read_taken.notify_one();
+                self.release_read.notified().await;
+            }
+            Ok(e)
+        }
+        async fn put(&self, c: &str, k: &str, v: Bytes, ttl: Option<Duration>) -> Result<()> {
+            let held = self.hold_put.swap(false, Ordering::SeqCst);
+            if held {
+                self.put_waiting.notify_one();
+                self.release_put.notified().await;
+            }
+            self.inner.put(c, k, v, ttl).await?;
+            if held {
+                // Applied; the reply is lost.
+                self.put_landed.notify_one();
+                std::future::pending::<()>().await;
+            }
+            Ok(())
+        }
+        async fn delete(&self, c: &str, k: &str) -> Result<bool> {
+            self.inner.delete(c, k).await
+        }
+    }
+
+    /// A local store that can pause right after it stored a copy.
+    #[derive(Debug, Default)]
+    struct Pausing {
+        inner: Arc<TestStore>,
+        hold: std::sync::atomic::AtomicBool,
+        filled: tokio::sync::Notify,
+        resume: tokio::sync::Notify,
+    }
+
+    #[async_trait]
+    impl KvStore for Pausing {
+        fn capabilities(&self) -> Capabilities {
+            self.inner.capabilities()
+        }
+        async fn get_entry(&self, c: &str, k: &str) -> Result<Option<Entry>> {
+            self.inner.get_entry(c, k).await
+        }
+        async fn put(&self, c: &str, k: &str, v: Bytes, ttl: Option<Duration>) -> Result<()> {
+            self.inner.put(c, k, v, ttl).await?;
+            if self.hold.swap(false, Ordering::SeqCst) {
+                self.filled.notify_one();
+                self.resume.notified().await;
+            }
+            Ok(())
+        }
+        async fn delete(&self, c: &str, k: &str) -> Result<bool> {
+            self.inner.delete(c, k).await
+        }
+    }
+
+    type GatedTier = Arc<Tiered<Arc<Pausing>, Arc<Gated>>>;
+
+    async fn gated_tier() -> (GatedTier, Arc<Pausing>, Arc<Gated>) {
+        let remote = Arc::new(Gated::default());
+        let local = Arc::new(Pausing::default());
+        let t = Arc::new(Tiered::new(
+            local.clone(),
+            remote.clone(),
+            TieredConfig::new(),
+        ));
+        t.put("c", "k", Bytes::from_static(b"old"), None)
+            .await
+            .unwrap();
+        (t, local, remote)
+    }
+
+    /// A read that fetched the old value before a write landed stores its copy after the write
+    /// returned; until that read notices and deletes it, another read must not be served it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_copy_filled_by_a_read_racing_a_write_is_never_served_after_the_write() {
+        let (t, local, remote) = gated_tier().await;
+        remote.hold_read.store(true, Ordering::SeqCst);
+        let racing = tokio::spawn({
+            let t = t.clone();
+            async move { t.get("c", "k").await.unwrap() }
+        });
+        remote.read_taken.notified().await; // it read "old" from the remote store
+        t.put("c", "k", Bytes::from_static(b"new"), None)
+            .await
+            .unwrap();
+        local.hold.store(true, Ordering::SeqCst);
+        remote.release_read.notify_one();
+        local.filled.notified().await; // its "old" copy is in the local store now
+        assert_eq!(t.get("c", "k").await.unwrap().unwrap(), "new");
+        local.resume.notify_one();
+        // The racing read overlapped the write: the old value is a fine answer for it.
+        assert_eq!(racing.await.unwrap().unwrap(), "old");
+        assert_eq!(t.get("c", "k").await.unwrap().unwrap(), "new");
+    }
+
+    /// The same race when the write's future is dropped after the remote store applied it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_copy_filled_during_a_dropped_write_is_never_served() {
+        let (t, _local, remote) = gated_tier().await;
+        remote.hold_put.store(true, Ordering::SeqCst);
+        let write = tokio::spawn({
+            let t = t.clone();
+            async move { t.put("c", "k", Bytes::from_static(b"new"), None).await }
+        });
+        remote.put_waiting.notified().await; // the write has invalidated and is in flight
+        remote.hold_read.store(true, Ordering::SeqCst);
+        let racing = tokio::spawn({
+            let t = t.clone();
+            async move { t.get("c", "k").await.unwrap() }
+        });
+        remote.read_taken.notified().await; // it read "old"
+        remote.release_put.notify_one();
+        remote.put_landed.notified().await; // "new" is in the remote store, the reply is lost
+        write.abort(); // e.g. a Timeout around the write
+        assert!(write.await.unwrap_err().is_cancelled());
+        remote.release_read.notify_one();
+        assert_eq!(racing.await.unwrap().unwrap(), "old");
+        assert_eq!(t.get("c", "k").await.unwrap().unwrap(), "new");
     }
 
     #[tokio::test]
