@@ -68,6 +68,12 @@ pub struct Page {
 /// [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) — never a read-then-write
 /// emulation; `keys`, `collections` and `clear` default to `Unsupported`; `cull` and `close`
 /// default to doing nothing.
+///
+/// **Dropped futures.** Dropping an operation's future (a timeout, a cancelled request)
+/// abandons the wait, not necessarily the operation: a write may still be applied (a backend's
+/// worker thread or the server runs it anyway), a batch or `clear` partly applied, a `take`'s
+/// value removed and lost. A store is left consistent and usable; `close` called again
+/// finishes what a dropped `close` left.
 #[async_trait]
 pub trait KvStore: Send + Sync + fmt::Debug {
     /// What this store supports and its limits.

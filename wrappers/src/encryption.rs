@@ -36,7 +36,8 @@
 //! not under the active key with the inner store's `compare_and_swap` (so a concurrent write is
 //! never overwritten: the loser is the re-encryption, which sees the new value already under
 //! the active key) keeping each entry's remaining TTL. When it reports no failures, the old
-//! keys can be dropped. It walks every collection of the inner store: with tenants sharing the
+//! keys can be dropped. A rekey dropped midway keeps what it re-encrypted; running it again
+//! finishes the rest. It walks every collection of the inner store: with tenants sharing the
 //! backend through a `Namespace` outside this wrapper, use [`Encryption::rekey_prefix`].
 //!
 //! Keys come from 32 random bytes ([`EncryptionKey::generate`], [`random_key_bytes`],

@@ -13,13 +13,14 @@
 //! | `bytes_in` | value bytes handed to the store by successful writes |
 //! | `bytes_out` | value bytes returned by the store |
 //!
-//! Counters are `AtomicU64`s updated with relaxed ordering after the operation ends; the hot
-//! path finds the collection's counters in a lock-free table (one hash, one acquire load — no
-//! lock). At most [`Stats::with_max_collections`] collections (default 1024) get counters of
-//! their own, the first valid names seen, for the life of the counters — the rest, and every
-//! name the contract rejects (empty or too long: the call failed), add up under
-//! [`StatsSnapshot::other`], so per-session collections or junk names cannot grow memory
-//! without bound.
+//! Counters are `AtomicU64`s updated with relaxed ordering after the operation ends (a call
+//! whose future is dropped before it ends — a `Timeout` outside, a cancelled request — is not
+//! counted at all); the hot path finds the collection's counters in a lock-free table (one
+//! hash, one acquire load — no lock). At most [`Stats::with_max_collections`] collections
+//! (default 1024) get counters of their own, the first valid names seen, for the life of the
+//! counters — the rest, and every name the contract rejects (empty or too long: the call
+//! failed), add up under [`StatsSnapshot::other`], so per-session collections or junk names
+//! cannot grow memory without bound.
 //!
 //! [`Stats::snapshot`] copies the counters, [`Stats::reset`] zeroes them; with the `metrics`
 //! feature, `Stats::export_metrics` publishes a snapshot through the `metrics` crate.

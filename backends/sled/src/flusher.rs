@@ -71,6 +71,14 @@ impl Flusher {
     }
 }
 
+#[cfg(test)]
+impl Flusher {
+    /// Whether [`stop`](Self::stop) ran.
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.thread.lock().is_none()
+    }
+}
+
 impl Drop for Flusher {
     /// Stops the thread as [`stop`](Flusher::stop) does, so that dropping the store releases
     /// the database (and its directory lock) as before: the thread ends at once, or after the

@@ -82,6 +82,15 @@ struct Worker {
     /// How long a caller polls for its answer.
     answer_spin: Duration,
     thread: Mutex<Option<JoinHandle<()>>>,
+    closing: tokio::sync::Mutex<Closing>,
+}
+
+/// How far a worker's [`close`](Worker::close) got.
+enum Closing {
+    Open,
+    /// `Close` sent; its answer not yet received (the call awaiting it may have been dropped).
+    Sent(oneshot::Receiver<Result<()>>),
+    Done,
 }
 
 impl Worker {
@@ -110,6 +119,7 @@ impl Worker {
             in_flight,
             answer_spin,
             thread: Mutex::new(Some(thread)),
+            closing: tokio::sync::Mutex::new(Closing::Open),
         })
     }
 
@@ -137,17 +147,30 @@ impl Worker {
             .ok_or_else(|| stopped(op))?
     }
 
+    /// Closes the connection on the thread and waits for the thread. Idempotent. A call
+    /// dropped midway leaves the `Close` it sent pending here, and the next call waits for its
+    /// answer (a second `Close` would reach a thread that ends without answering it).
     async fn close(&self) -> Result<()> {
-        let (tx, rx) = oneshot::channel();
-        if self.sender.send(Msg::Close(tx)).is_err() {
-            return Ok(());
+        // Held across the await: concurrent calls wait for one another.
+        let mut closing = self.closing.lock().await;
+        if let Closing::Open = *closing {
+            let (tx, rx) = oneshot::channel();
+            if self.sender.send(Msg::Close(tx)).is_err() {
+                *closing = Closing::Done;
+                return Ok(());
+            }
+            *closing = Closing::Sent(rx);
         }
-        let result = rx.await.map_err(|_| stopped(Operation::Close))?;
+        let Closing::Sent(rx) = &mut *closing else {
+            return Ok(());
+        };
+        let result = rx.await.map_err(|_| stopped(Operation::Close));
+        *closing = Closing::Done;
         // The thread has answered and is returning: joining it does not block for long.
         if let Some(thread) = self.thread.lock().take() {
             let _ = thread.join();
         }
-        result
+        result?
     }
 }
 
@@ -228,11 +251,11 @@ impl Engine {
     }
 
     /// Closes the readers, then stops the sweeper, checkpoints the WAL into the database file
-    /// and closes the writer. Idempotent.
+    /// and closes the writer. Idempotent; a call dropped midway (a timeout) leaves the rest to
+    /// the next call, which returns once every connection is closed — not at once because
+    /// the first call had started.
     pub(crate) async fn close(&self) -> Result<()> {
-        if self.closed.swap(true, Ordering::AcqRel) {
-            return Ok(());
-        }
+        self.closed.store(true, Ordering::Release);
         for reader in &self.readers {
             reader.close().await?;
         }

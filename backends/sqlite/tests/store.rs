@@ -98,6 +98,36 @@ async fn data_survives_reopen_and_close_checkpoints() {
     store.close().await.unwrap();
 }
 
+/// Polls `fut` once and drops it: a call abandoned at its first wait (a `Timeout`, a cancelled
+/// shutdown). `true` if it had finished.
+fn poll_once_then_drop(fut: impl std::future::Future) -> bool {
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    fut.as_mut().poll(&mut cx).is_ready()
+}
+
+#[tokio::test]
+async fn a_close_dropped_midway_is_finished_by_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("kv.db")).unwrap();
+    let entries: Vec<(String, Bytes)> = (0..100).map(|i| (format!("k{i}"), b("v"))).collect();
+    store.put_many("c", entries, None).await.unwrap();
+    let wal = dir.path().join("kv.db-wal");
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+    assert!(!poll_once_then_drop(store.close()), "close did not wait");
+    // A retry (`Retry` around `Timeout` retries close) must not succeed before the store did.
+    store.close().await.unwrap();
+    assert_eq!(
+        std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0),
+        0,
+        "the second close returned before the WAL was checkpointed"
+    );
+    assert_eq!(
+        store.get("c", "k1").await.unwrap_err().kind(),
+        ErrorKind::Unavailable
+    );
+}
+
 #[tokio::test]
 async fn close_is_idempotent_and_later_operations_are_unavailable() {
     let dir = tempfile::tempdir().unwrap();

@@ -216,6 +216,10 @@ impl ResponseCache {
     ///   or invalidated meanwhile. `Err` results are returned (to every waiter) and never
     ///   stored.
     /// - Store failures never fail the request: they are counted and the handler answers.
+    /// - Dropped midway (a cancelled request, a timeout): before the result is computed, the
+    ///   waiters start over and one of them runs `compute`; after, they already have it, and
+    ///   the store write goes on in a task of its own (with a Tokio runtime), still taken back
+    ///   if an invalidation lands meanwhile. Nothing is left registered in memory.
     pub async fn get_or_compute<T, E, F, Fut>(
         &self,
         method: Method,
@@ -274,24 +278,42 @@ impl ResponseCache {
                     // our registration.
                     if let Some(hit) = self.lookup::<T>(method, &collection, &key).await {
                         inner.stats.bump(method, Counter::Hit);
-                        leader.finish(&Ok(hit.clone()));
+                        leader.publish(&Ok(hit.clone()));
                         return Ok(hit);
                     }
-                    let outcome = self
-                        .compute_and_store(method, partition, &collection, &key, ttl, compute)
+                    // Published as soon as computed; the flight stays registered until the
+                    // result is stored (the leader is dropped on return).
+                    return self
+                        .compute_and_store(
+                            method,
+                            partition,
+                            &collection,
+                            &key,
+                            ttl,
+                            compute,
+                            |o| leader.publish(o),
+                        )
                         .await;
-                    leader.finish(&outcome);
-                    return outcome;
                 }
                 Role::Alone => {
                     return self
-                        .compute_and_store(method, partition, &collection, &key, ttl, compute)
+                        .compute_and_store(
+                            method,
+                            partition,
+                            &collection,
+                            &key,
+                            ttl,
+                            compute,
+                            |_| {},
+                        )
                         .await;
                 }
             }
         }
     }
 
+    /// Runs `compute`, hands its outcome to `publish`, then stores it if it is `Ok`.
+    #[allow(clippy::too_many_arguments)]
     async fn compute_and_store<T, E, F, Fut>(
         &self,
         method: Method,
@@ -300,6 +322,7 @@ impl ResponseCache {
         key: &str,
         ttl: Duration,
         compute: F,
+        publish: impl FnOnce(&std::result::Result<T, E>),
     ) -> std::result::Result<T, E>
     where
         T: CacheValue,
@@ -310,6 +333,9 @@ impl ResponseCache {
         inner.stats.bump(method, Counter::Miss);
         let generation = self.generation(method);
         let outcome = compute().await;
+        // Before the store's round trip: the waiters get the result at once, and also if this
+        // call is dropped while storing (they would run the handler again).
+        publish(&outcome);
         match &outcome {
             Ok(value) => {
                 self.store_result(method, partition, collection, key, ttl, value, generation)
@@ -368,6 +394,36 @@ impl ResponseCache {
             return;
         }
         let bytes = Bytes::from(bytes);
+        let cache = self.clone();
+        let (collection, key) = (collection.to_owned(), key.to_owned());
+        let write = async move {
+            cache
+                .write_result(method, &collection, &key, bytes, ttl, generation)
+                .await
+        };
+        // A task of its own: dropping this call (a cancelled request, a timeout) abandons only
+        // the wait. The put may still land (a store thread or the server runs it anyway), and
+        // the check that follows it takes it back if an invalidation came meanwhile — had it
+        // been dropped with the call, the invalidated result would be served until its TTL.
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let _ = runtime.spawn(write).await;
+            }
+            Err(_) => write.await,
+        }
+    }
+
+    /// Puts a serialized result, then takes it back if an invalidation landed meanwhile.
+    async fn write_result(
+        &self,
+        method: Method,
+        collection: &str,
+        key: &str,
+        bytes: Bytes,
+        ttl: Duration,
+        generation: Generation,
+    ) {
+        let inner = &*self.inner;
         match inner
             .store
             .put(collection, key, bytes.clone(), Some(ttl))

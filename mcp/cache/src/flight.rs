@@ -1,9 +1,11 @@
 //! In-process single-flight: N concurrent identical misses run the handler once.
 //!
 //! The first caller of a key becomes the **leader**: it registers a `watch` channel under the
-//! key, runs the handler, stores the result, publishes it on the channel and unregisters.
+//! key, runs the handler, publishes the result on the channel, stores it and unregisters.
 //! Callers arriving meanwhile **wait** on the channel and share the published result (errors
-//! included). If the leader panics or is cancelled before publishing, its guard unregisters the
+//! included) — those arriving while it is being stored get it at once. Publishing comes before
+//! the store's round trip, so a leader cancelled while storing has already answered its
+//! waiters. If the leader panics or is cancelled before publishing, its guard unregisters the
 //! key and drops the channel: the waiters see it closed and start over (look up the store,
 //! then one of them leads). Nobody waits on a leader that no longer exists.
 
@@ -71,7 +73,7 @@ impl Flights {
     }
 }
 
-/// The leader of one flight. Dropping it (normally after [`finish`](Leader::finish), or by a
+/// The leader of one flight. Dropping it (normally after [`publish`](Leader::publish), or by a
 /// panic or cancellation) unregisters the flight.
 pub(crate) struct Leader<'a, T, E> {
     flights: &'a Flights,
@@ -80,8 +82,9 @@ pub(crate) struct Leader<'a, T, E> {
 }
 
 impl<T: Clone, E: Clone> Leader<'_, T, E> {
-    /// Publishes the result to every waiter and unregisters.
-    pub(crate) fn finish(self, outcome: &Result<T, E>) {
+    /// Publishes the result to every waiter, and to callers joining until the leader is
+    /// dropped.
+    pub(crate) fn publish(&self, outcome: &Result<T, E>) {
         self.slot.send_replace(Some(outcome.clone()));
     }
 }
@@ -115,10 +118,16 @@ mod tests {
             panic!("second caller waits")
         };
         assert!(matches!(f.join::<String, ()>("k"), Role::Alone));
-        leader.finish(&Ok(7));
-        assert_eq!(f.len(), 0);
+        leader.publish(&Ok(7));
         let got = *rx.wait_for(Option::is_some).await.unwrap();
         assert_eq!(got, Some(Ok(7)));
+        // Published but not yet dropped (storing): a late caller gets the result at once.
+        let Role::Wait(late) = f.join::<u32, ()>("k") else {
+            panic!("late caller waits")
+        };
+        assert_eq!(*late.borrow(), Some(Ok(7)));
+        drop(leader);
+        assert_eq!(f.len(), 0);
     }
 
     #[tokio::test]

@@ -732,6 +732,171 @@ async fn an_invalidation_during_the_store_write_holds() {
     );
 }
 
+/// A memory store whose `put` is carried out by a task of its own once `open` is called,
+/// whether or not its caller is still waiting — as a SQLite writer thread runs a queued write,
+/// or a server a command already sent, after the caller gave up.
+#[derive(Debug, Clone)]
+struct DetachedPuts {
+    store: MemoryStore,
+    open: Arc<tokio::sync::Semaphore>,
+    applied: Arc<AtomicUsize>,
+}
+
+impl DetachedPuts {
+    fn new() -> Self {
+        DetachedPuts {
+            store: MemoryStore::new(),
+            open: Arc::new(tokio::sync::Semaphore::new(0)),
+            applied: Arc::default(),
+        }
+    }
+    fn open(&self) {
+        self.open.add_permits(1 << 20);
+    }
+}
+
+#[async_trait]
+impl KvStore for DetachedPuts {
+    fn capabilities(&self) -> Capabilities {
+        self.store.capabilities()
+    }
+    async fn get_entry(&self, c: &str, k: &str) -> mcp_kv_core::Result<Option<Entry>> {
+        self.store.get_entry(c, k).await
+    }
+    async fn put(
+        &self,
+        c: &str,
+        k: &str,
+        v: Bytes,
+        ttl: Option<Duration>,
+    ) -> mcp_kv_core::Result<()> {
+        let this = self.clone();
+        let (c, k) = (c.to_string(), k.to_string());
+        tokio::spawn(async move {
+            let _permit = this.open.acquire().await.unwrap();
+            let r = this.store.put(&c, &k, v, ttl).await;
+            this.applied.fetch_add(1, Ordering::SeqCst);
+            r
+        })
+        .await
+        .unwrap()
+    }
+    async fn delete(&self, c: &str, k: &str) -> mcp_kv_core::Result<bool> {
+        self.store.delete(c, k).await
+    }
+    async fn compare_and_swap(
+        &self,
+        c: &str,
+        k: &str,
+        current: Option<&[u8]>,
+        new: Option<Bytes>,
+        ttl: Option<Duration>,
+    ) -> mcp_kv_core::Result<bool> {
+        self.store.compare_and_swap(c, k, current, new, ttl).await
+    }
+    async fn collections(&self) -> mcp_kv_core::Result<Vec<String>> {
+        self.store.collections().await
+    }
+    async fn clear(&self, c: &str) -> mcp_kv_core::Result<u64> {
+        self.store.clear(c).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_dropped_while_storing_has_answered_its_waiters() {
+    let store = DetachedPuts::new();
+    let cache = ResponseCache::builder(Arc::new(store.clone()))
+        .config(tool_config())
+        .build();
+    let params = json!({"name": "t"});
+    let n = Counter::default();
+    let waiter = {
+        let (cache, params, n) = (cache.clone(), params.clone(), n.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            cache
+                .get_or_compute(
+                    Method::ToolsCall,
+                    &params,
+                    &Partition::Anonymous,
+                    n.call(text("again")),
+                )
+                .await
+        })
+    };
+    // The leader computes in 50 ms, then its put hangs until it is dropped (the client
+    // cancelled the request).
+    let leader = cache.get_or_compute(
+        Method::ToolsCall,
+        &params,
+        &Partition::Anonymous,
+        || async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            R::Ok(text("computed"))
+        },
+    );
+    assert!(tokio::time::timeout(Duration::from_millis(200), leader)
+        .await
+        .is_err());
+    store.open();
+    let got = tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("waiter wedged")
+        .unwrap();
+    assert_eq!(got, Ok(text("computed")), "the leader's result was lost");
+    assert_eq!(n.runs(), 0, "the handler ran again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalidation_during_a_dropped_store_write_holds() {
+    let store = DetachedPuts::new();
+    let cache = ResponseCache::builder(Arc::new(store.clone()))
+        .config(tool_config())
+        .build();
+    let params = json!({"name": "t"});
+    let call = {
+        let (cache, params) = (cache.clone(), params.clone());
+        tokio::spawn(async move {
+            let call = cache.get_or_compute(
+                Method::ToolsCall,
+                &params,
+                &Partition::Anonymous,
+                || async { R::Ok(text("old")) },
+            );
+            tokio::time::timeout(Duration::from_millis(100), call).await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    // The put is in flight: the invalidation clears nothing yet, then the call is dropped, then
+    // the store carries the put out.
+    cache.invalidate_method(Method::ToolsCall).await.unwrap();
+    assert!(call.await.unwrap().is_err(), "the call was not dropped");
+    store.open();
+    let collection = cache.collection(Method::ToolsCall, &Partition::Anonymous);
+    let key = mcp_kv_cache::params_hash(&params);
+    let settled = async {
+        while store.applied.load(Ordering::SeqCst) == 0
+            || store.store.get(&collection, &key).await.unwrap().is_some()
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(2), settled).await;
+    let next = cache
+        .get_or_compute(
+            Method::ToolsCall,
+            &params,
+            &Partition::Anonymous,
+            || async { R::Ok(text("new")) },
+        )
+        .await;
+    assert_eq!(
+        next,
+        Ok(text("new")),
+        "the old result outlived the invalidation"
+    );
+}
+
 #[tokio::test]
 async fn corrupted_entries_are_replaced_not_fatal() {
     let cache = cache_with(CacheConfig::default());
