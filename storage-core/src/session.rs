@@ -59,6 +59,10 @@
 //! - The entries' TTLs are refreshed only on stores with both `touch` and enumeration; on
 //!   others an entry lives `1.5 × idle_ttl` from its last write, accessed or not. Without
 //!   enumeration [`Session::end`] removes only the marker (the entries expire on their own).
+//! - The marker's TTL is refreshed with `touch`, else with a `compare_and_swap` of the marker
+//!   with itself, so an access racing [`Session::end`] on another handle or replica never
+//!   brings the ended session back. A store with neither refreshes by writing the marker
+//!   again, which can.
 //! - `mcp-kv.sessions` and the collections starting with `mcp-kv.session/` belong to sessions:
 //!   an application collection of such a name is read and removed by the session of that id.
 
@@ -237,22 +241,31 @@ impl Session {
                     .ok()
                     .filter(|i| i.len() + 1 == INCARNATION_PREFIX_BYTES)
                     .ok_or_else(|| crate::Error::corrupted("a session marker is not ours"))?;
-                let refreshed = match caps.touch {
-                    true => {
-                        self.store
-                            .touch(SESSION_MARKERS, &self.id, Some(self.idle_ttl))
-                            .await?
-                    }
-                    false => {
-                        let marker = Bytes::from(inc.clone().into_bytes());
-                        self.store
-                            .put(SESSION_MARKERS, &self.id, marker, Some(self.idle_ttl))
-                            .await?;
-                        true
-                    }
+                let marker = Bytes::from(inc.clone().into_bytes());
+                // Never undoes a concurrent `end` (or a restart): `touch` and the swap only
+                // refresh the marker still there.
+                let refreshed = if caps.touch {
+                    self.store
+                        .touch(SESSION_MARKERS, &self.id, Some(self.idle_ttl))
+                        .await?
+                } else if caps.compare_and_swap {
+                    self.store
+                        .compare_and_swap(
+                            SESSION_MARKERS,
+                            &self.id,
+                            Some(&marker),
+                            Some(marker.clone()),
+                            Some(self.idle_ttl),
+                        )
+                        .await?
+                } else {
+                    self.store
+                        .put(SESSION_MARKERS, &self.id, marker, Some(self.idle_ttl))
+                        .await?;
+                    true
                 };
                 if !refreshed {
-                    continue; // expired between the read and the touch
+                    continue; // expired, ended or restarted between the read and the refresh
                 }
                 self.refresh_entries_when_due(&inc, caps).await?;
                 return Ok(Some(inc));
