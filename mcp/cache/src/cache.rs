@@ -512,7 +512,11 @@ impl ResponseCache {
     }
 
     /// Drops every cached result of `method` in every partition (e.g. on a
-    /// `notifications/tools/list_changed`); returns how many entries went.
+    /// `notifications/tools/list_changed`); returns how many entries went. It clears one
+    /// partition's collection after another: if it fails or is dropped midway, the partitions
+    /// not reached yet keep their entries — call it again (the same holds for
+    /// [`invalidate_all`](Self::invalidate_all) and
+    /// [`invalidate_partition`](Self::invalidate_partition)).
     pub async fn invalidate_method(&self, method: Method) -> Result<u64> {
         self.bump_method(method);
         let store = &self.inner.store;
