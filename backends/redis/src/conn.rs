@@ -40,14 +40,26 @@ impl Conns {
     pub(crate) async fn connect(config: &RedisConfig) -> Result<Conns> {
         let fut = async {
             match config.topology {
-                Topology::Standalone => Conn::standalone(config).await.map(|c| Conns {
-                    once: c.clone(),
-                    any: c,
-                }),
-                Topology::Cluster => Ok(Conns {
+                Topology::Standalone => {
+                    let mut c = Conn::standalone(config).await?;
+                    if is_cluster_node(&mut c).await {
+                        return Ok(Err(Error::new(
+                            ErrorKind::Config,
+                            "the server is a Redis Cluster node: connect as a cluster \
+                             (several URLs, or `cluster(true)` with feature `cluster`)",
+                        )
+                        .with_operation(Operation::Open)
+                        .with_backend(BACKEND)));
+                    }
+                    Ok(Ok(Conns {
+                        once: c.clone(),
+                        any: c,
+                    }))
+                }
+                Topology::Cluster => Ok(Ok(Conns {
                     any: Conn::cluster(config, true).await?,
                     once: Conn::cluster(config, false).await?,
-                }),
+                })),
             }
         };
         // Initial connection: every retry of the reconnect policy plus one operation.
@@ -55,7 +67,7 @@ impl Conns {
             + config.timeout
             + Duration::from_millis(500);
         match tokio::time::timeout(deadline, fut).await {
-            Ok(r) => r.map_err(|e| map_error(e).with_operation(Operation::Open)),
+            Ok(r) => r.map_err(|e| map_error(e).with_operation(Operation::Open))?,
             Err(_) => Err(
                 Error::new(ErrorKind::Timeout, "connecting to Redis timed out")
                     .with_operation(Operation::Open)
@@ -63,6 +75,25 @@ impl Conns {
             ),
         }
     }
+}
+
+/// Whether a standalone connection reached a node of a Redis Cluster of several nodes
+/// (`CLUSTER INFO` answers, with `cluster_known_nodes` above 1). Such a node answers `MOVED`
+/// for the slots it does not own, and `SCAN` sees only its own keys: as a standalone server it
+/// would fail most keys (a temporary error, retried in vain) and list only some collections.
+/// A server without cluster support, a one-node cluster (which owns every slot) and a proxy
+/// that refuses the command are standalone servers.
+async fn is_cluster_node(conn: &mut Conn) -> bool {
+    let info: redis::RedisResult<String> =
+        redis::cmd("CLUSTER").arg("INFO").query_async(conn).await;
+    info.is_ok_and(|info| {
+        info.lines().any(|l| {
+            l.trim()
+                .strip_prefix("cluster_known_nodes:")
+                .and_then(|n| n.parse::<u64>().ok())
+                .is_some_and(|n| n > 1)
+        })
+    })
 }
 
 impl Conn {
@@ -268,6 +299,18 @@ pub(crate) fn map_error(e: RedisError) -> Error {
                 false,
                 "the Redis user lacks a permission",
             ),
+            // The same refusal met by a command inside a script (Redis 7.0 and 7.1 report it
+            // without the NOPERM code).
+            _ if says(&e, "can't run this command") => (
+                ErrorKind::Config,
+                false,
+                "the Redis user lacks a permission",
+            ),
+            _ if says(&e, "DB index is out of range") => (
+                ErrorKind::Config,
+                false,
+                "the database number is beyond the server's `databases`",
+            ),
             _ if code == Some("WRONGTYPE") => (
                 ErrorKind::Corrupted,
                 false,
@@ -281,6 +324,11 @@ pub(crate) fn map_error(e: RedisError) -> Error {
         .set_temporary(temporary)
         .with_backend(BACKEND)
         .with_source(e)
+}
+
+/// Whether the server's message in `e` contains `needle`.
+fn says(e: &RedisError, needle: &str) -> bool {
+    e.detail().is_some_and(|d| d.contains(needle))
 }
 
 /// Whether `e` says the server does not know the command (e.g. `GETDEL` before Redis 6.2).

@@ -73,7 +73,10 @@
 //! slots, and `keys()`/`clear()` scan only the master that owns that slot. `collections()`
 //! scans every master (found with `CLUSTER SLOTS`). A cluster has only database 0. One
 //! collection therefore lives on one node: spread load over many collections, not one huge
-//! one. A `keys()` cursor is only valid while the slot stays on the same node.
+//! one. A `keys()` cursor is only valid while the slot stays on the same node. One URL is a
+//! standalone server: given one node of a cluster of several nodes, `connect` fails with
+//! [`ErrorKind::Config`](mcp_kv_core::ErrorKind) (that node would answer `MOVED` for most keys
+//! and list only its own collections) — pass `cluster(true)` or several URLs.
 //!
 //! The cluster client re-sends a command whose connection dropped before the reply — after
 //! the server may have run it. `put_if_absent`, `take`, `compare_and_swap`, `delete` and
@@ -102,6 +105,11 @@
 //! permanent `Backend` errors; a key of another Redis type (written behind the store's back)
 //! is `Corrupted` for `get`, `get_entry`, `get_entries`, `take` and `compare_and_swap`, while
 //! `get_many` (`MGET`) reads it as absent, `put_if_absent` as present and `touch` as live.
+//! A permission the ACL user lacks (also for a command inside a script) and a database number
+//! the server does not have are permanent [`ErrorKind::Config`](mcp_kv_core::ErrorKind)
+//! errors. `put_many` is one pipeline, not a transaction: a server error midway (out of
+//! memory) leaves the entries before it written. `clear` removes the keys its `SCAN` finds: a
+//! key written while it runs may survive it.
 //! `close()` makes every later call fail with `Unavailable`; the connections themselves close
 //! when the last clone of the store is dropped. Messages never hold
 //! keys, values or passwords.

@@ -340,3 +340,60 @@ async fn cluster_spreads_collections_and_scans_the_owner() {
     }
     assert!(store.collections().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_cluster_node_is_refused_as_a_standalone_server() {
+    // One seed URL without `cluster(true)` is a standalone server: on a cluster node most keys
+    // would answer MOVED (a temporary error, retried forever) and collections() would list
+    // only that node's collections. Refused at connect instead, as a configuration error.
+    let Some(urls) = common::env_or_skip("MCP_KV_REDIS_CLUSTER_URLS", "cluster_node_standalone")
+    else {
+        return;
+    };
+    let one = urls.split(',').next().unwrap();
+    let err = RedisStore::open(one).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert!(!err.is_temporary(), "{err}");
+}
+
+#[tokio::test]
+async fn permission_and_database_refusals_are_config_errors() {
+    let Some(bin) = common::server_bin("acl") else {
+        return;
+    };
+    // A throwaway server: the shared one keeps its users.
+    let server = common::Server::start(bin);
+    let mut raw = redis::Client::open(server.url().as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let _: () = redis::cmd("ACL")
+        .arg(&[
+            "SETUSER", "limited", "on", ">pw", "~*", "+@all", "-get", "-scan",
+        ])
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let url = server.url().replace("redis://", "redis://limited:pw@");
+    let store = RedisStore::open(&url).await.unwrap();
+    store.put("c", "k", b("v"), None).await.unwrap();
+    // Refused directly (SCAN) and inside a script (GET in get_entry's and CAS' scripts): the
+    // same permanent configuration error.
+    let direct = store.keys("c", None, 10).await.unwrap_err();
+    assert_eq!(direct.kind(), ErrorKind::Config, "{direct}");
+    let in_script = store.get_entry("c", "k").await.unwrap_err();
+    assert_eq!(in_script.kind(), ErrorKind::Config, "{in_script}");
+    assert!(!in_script.is_temporary(), "{in_script}");
+    let in_script = store
+        .compare_and_swap("c", "k", Some(b"v"), None, None)
+        .await
+        .unwrap_err();
+    assert_eq!(in_script.kind(), ErrorKind::Config, "{in_script}");
+    // A database number the server does not have.
+    let err = RedisStore::open(&format!("{}/99", server.url()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert!(!err.is_temporary(), "{err}");
+}
