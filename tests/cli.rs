@@ -272,3 +272,153 @@ fn bench_prints_a_table() {
         }
     }
 }
+
+#[test]
+fn read_commands_find_databases_named_as_open_reads_urls() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let d = dir.path();
+    // open() percent-decodes the path and takes the scheme in any case; the check that refuses
+    // a missing database must read the URL the same way.
+    for url in ["sqlite://my%20state.db", "sled://my%20state.sled"] {
+        ok(&mcp_kv(d, &["--url", url, "put", "c", "k", "v"]));
+        assert_eq!(ok(&mcp_kv(d, &["--url", url, "get", "c", "k"])), "v");
+        assert_eq!(ok(&mcp_kv(d, &["--url", url, "keys", "c"])), "k\n");
+    }
+    assert!(d.join("my state.db").exists() && d.join("my state.sled").exists());
+    for url in ["SQLITE://typo.db", "Sled://typo.sled"] {
+        let out = mcp_kv(d, &["--url", url, "get", "c", "k"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("does not create one"), "{url}: {err}");
+    }
+    assert!(!d.join("typo.db").exists() && !d.join("typo.sled").exists());
+}
+
+#[test]
+fn migrate_refuses_the_same_store_however_spelled() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let d = dir.path();
+    ok(&mcp_kv(
+        d,
+        &["--url", "sqlite://a.db", "put", "c", "k", "v"],
+    ));
+    ok(&mcp_kv(
+        d,
+        &["--url", "sled://b.sled", "put", "c", "k", "v"],
+    ));
+    let abs = format!("sqlite://{}", d.join("a.db").display());
+    for (from, to) in [
+        ("sqlite://a.db", "sqlite://a.db"),
+        ("sqlite://a.db", "sqlite://./a.db"),
+        ("sqlite://a.db", abs.as_str()),
+        (
+            "sqlite://a.db?table=mcp_kv",
+            "sqlite://%61.db?durability=full&table=mcp%5Fkv",
+        ),
+        ("sled://b.sled", "sled://b.sled/"),
+    ] {
+        let out = mcp_kv(
+            d,
+            &["migrate", "--from", from, "--to", to, "--state", "m.json"],
+        );
+        assert_eq!(out.status.code(), Some(1), "{from} -> {to}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("name the same store"), "{from} -> {to}: {err}");
+        assert!(!d.join("m.json").exists());
+    }
+    // Another table of the same file is another store.
+    let report = ok(&mcp_kv(
+        d,
+        &[
+            "migrate",
+            "--from",
+            "sqlite://a.db",
+            "--to",
+            "sqlite://a.db?table=copy",
+            "--state",
+            "m.json",
+        ],
+    ));
+    assert!(report.contains("migration complete"), "{report}");
+    assert_eq!(
+        ok(&mcp_kv(d, &["--url", "sqlite://a.db", "get", "c", "k"])),
+        "v"
+    );
+}
+
+/// Against the DynamoDB endpoint of `scripts/test.sh` (MCP_KV_DYNAMODB_ENDPOINT): its 400 KB
+/// item limit is smaller than SQLite's.
+#[cfg(feature = "dynamodb")]
+#[test]
+fn migrate_names_a_refused_entry_and_keeps_credentials_out_of_progress() {
+    let test = "migrate_names_a_refused_entry_and_keeps_credentials_out_of_progress";
+    let endpoint = match std::env::var("MCP_KV_DYNAMODB_ENDPOINT") {
+        Ok(v) if !v.is_empty() => v,
+        _ if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("{test}: MCP_KV_DYNAMODB_ENDPOINT is not set (CI=true); run scripts/test.sh")
+        }
+        _ => {
+            return mcp_kv_core::testkit::announce_skip(
+                test,
+                "MCP_KV_DYNAMODB_ENDPOINT not set (run scripts/test.sh)",
+            )
+        }
+    };
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let d = dir.path();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |t| t.subsec_nanos());
+    let to = format!(
+        "dynamodb://cli-migrate-{}-{nanos}?region=us-east-1&endpoint={endpoint}\
+         &access_key_id=AKIDEXAMPLE&secret_access_key=hunter2%2Bsecret&auto_create=true",
+        std::process::id()
+    );
+    let src = "sqlite://src.db";
+    for k in ["k1", "k2", "k4"] {
+        ok(&mcp_kv(d, &["--url", src, "put", "c", k, "small"]));
+    }
+    let big = d.join("big.bin");
+    std::fs::write(&big, vec![7u8; 500_000]).unwrap_or_else(|e| panic!("{e}"));
+    let put_big = Command::new(env!("CARGO_BIN_EXE_mcp-kv"))
+        .current_dir(d)
+        .args(["--url", src, "put", "c", "k3", "-"])
+        .stdin(std::fs::File::open(&big).unwrap_or_else(|e| panic!("{e}")))
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    ok(&put_big);
+    let migrate = [
+        "migrate", "--from", src, "--to", &to, "--batch", "2", "--state", "m.json",
+    ];
+    // The second batch holds the 500 KB value: refused by name, the first batch kept.
+    let out = mcp_kv(d, &migrate);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("collection \"c\", key \"k3\"") && err.contains("too large"),
+        "{err}"
+    );
+    let progress = std::fs::read_to_string(d.join("m.json")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        !progress.contains("hunter2") && !progress.contains("AKIDEXAMPLE"),
+        "{progress}"
+    );
+    // Nor is it echoed when the progress file is refused for another migration.
+    let mut other = migrate.to_vec();
+    other[2] = "sqlite://other.db";
+    ok(&mcp_kv(
+        d,
+        &["--url", "sqlite://other.db", "put", "c", "k", "v"],
+    ));
+    let refused = mcp_kv(d, &other);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("belongs to a migration from"), "{err}");
+    assert!(
+        !err.contains("hunter2") && !err.contains("AKIDEXAMPLE"),
+        "{err}"
+    );
+    // Once the entry is dealt with at the source, the same command resumes and completes.
+    ok(&mcp_kv(d, &["--url", src, "delete", "c", "k3"]));
+    let report = ok(&mcp_kv(d, &migrate));
+    assert!(report.contains("migration complete"), "{report}");
+    assert_eq!(ok(&mcp_kv(d, &["--url", &to, "keys", "c"])), "k1\nk2\nk4\n");
+}

@@ -139,16 +139,29 @@ type CliResult<T = ()> = Result<T, String>;
 /// For commands that must not create a store: a `sqlite://` or `sled://` path that does not
 /// exist is an error (opening it would create an empty database and report "no such key").
 fn require_existing(url: &str, what: &str) -> CliResult {
-    let Some((scheme @ ("sqlite" | "sled"), rest)) = url.split_once("://") else {
+    let Some((scheme, path)) = local_path(url) else {
         return Ok(());
     };
-    let path = rest.split_once('?').map_or(rest, |(p, _)| p);
-    if path.is_empty() || path == ":memory:" || std::path::Path::new(path).exists() {
+    if path.is_empty() || path == ":memory:" || std::path::Path::new(&path).exists() {
         return Ok(());
     }
     Err(format!(
         "{what}: no {scheme} database at `{path}` (this command does not create one)"
     ))
+}
+
+/// The scheme (`sqlite` or `sled`) and file path of a local store's URL, as [`mcp_kv::open`]
+/// reads them: scheme in any case, path percent-decoded. `None` for other stores, and for a
+/// malformed path (left to `open` to report).
+fn local_path(url: &str) -> Option<(&'static str, String)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = match scheme.to_ascii_lowercase().as_str() {
+        "sqlite" => "sqlite",
+        "sled" => "sled",
+        _ => return None,
+    };
+    let path = rest.split_once('?').map_or(rest, |(p, _)| p);
+    Some((scheme, mcp_kv::encoding::unescape(path).ok()?))
 }
 
 fn store_err(e: Error) -> String {

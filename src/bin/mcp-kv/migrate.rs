@@ -94,17 +94,77 @@ impl State {
     }
 }
 
-/// `url` without the password (or user) it may carry: `redis://user:pw@h:1/0` →
-/// `redis://***@h:1/0`.
+/// `url` without the password (or user) it may carry, nor the values of parameters that hold
+/// credentials: `redis://user:pw@h:1/0` → `redis://***@h:1/0`,
+/// `dynamodb://t?access_key_id=A&secret_access_key=S` →
+/// `dynamodb://t?access_key_id=***&secret_access_key=***`.
 fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://***{}", &rest[at..]),
-        None => url.to_string(),
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let rest = match rest[..authority_end].rfind('@') {
+        Some(at) => format!("***{}", &rest[at..]),
+        None => rest.to_string(),
+    };
+    let Some((location, query)) = rest.split_once('?') else {
+        return format!("{scheme}://{rest}");
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if is_secret_param(k) => format!("{k}=***"),
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{scheme}://{location}?{}", query.join("&"))
+}
+
+/// Whether a URL parameter may hold a credential (`secret_access_key`, `session_token`,
+/// `password`, …).
+fn is_secret_param(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["secret", "token", "pass", "key", "auth", "cred"]
+        .iter()
+        .any(|s| name.contains(s))
+}
+
+/// Whether `from` and `to` name the same store: the same sqlite file (and table) or sled
+/// directory however spelled (`./a.db`, `/abs/a.db`, `a%2Edb`), or the same URL otherwise
+/// (`memory://` is a new store each time).
+fn same_store(from: &str, to: &str) -> bool {
+    match (crate::local_path(from), crate::local_path(to)) {
+        (Some((_, a)), Some((_, b))) => {
+            let table = |url: &str| {
+                let query = url.split_once('?').map_or("", |(_, q)| q);
+                query
+                    .split('&')
+                    .find_map(|p| p.strip_prefix("table="))
+                    .map(|t| mcp_kv::encoding::unescape(t).unwrap_or_else(|_| t.to_string()))
+            };
+            match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+                (Ok(a), Ok(b)) => a == b && table(from) == table(to),
+                _ => false,
+            }
+        }
+        (None, None) => from == to && !from.to_ascii_lowercase().starts_with("memory://"),
+        _ => false,
     }
+}
+
+/// A failed write at the destination, naming the collection (and the entry, when one entry is
+/// refused) so that it can be found at the source.
+fn write_err(collection: &str, key: Option<&str>, e: Error, state: &std::path::Path) -> String {
+    let entry = match key {
+        Some(k) => {
+            format!("collection {collection:?}, key {k:?}: {e}; nothing of its batch was written")
+        }
+        None => format!("collection {collection:?}: {e}"),
+    };
+    format!(
+        "--to: {entry} (progress kept in {}: run the same command again to resume)",
+        state.display()
+    )
 }
 
 /// Counts the live keys of a collection by paging through `keys()`.
@@ -132,6 +192,9 @@ async fn count_keys_from(
 pub async fn run(args: Args) -> CliResult {
     if args.batch == 0 {
         return Err("--batch must be at least 1".into());
+    }
+    if same_store(&args.from, &args.to) {
+        return Err("--from and --to name the same store: nothing to migrate".into());
     }
     let fresh = State::new(&args);
     let mut state = match State::load(&args.state)? {
@@ -221,8 +284,19 @@ pub async fn run(args: Args) -> CliResult {
             }
             let copied = (plain.len() + with_ttl.len()) as u64;
             let ttl_count = with_ttl.len() as u64;
+            // Checked whole before any write, so that a value or name the destination refuses
+            // is named, and nothing of its batch is written.
+            let caps = to.capabilities();
+            let checks = plain.iter().map(|(k, v)| (k, v, None));
+            let checks = checks.chain(with_ttl.iter().map(|(k, v, t)| (k, v, Some(*t))));
+            for (k, v, ttl) in checks {
+                mcp_kv::rules::check_put(&caps, c, k, v.len(), ttl)
+                    .map_err(|e| write_err(c, Some(k), e, &args.state))?;
+            }
             if !plain.is_empty() {
-                to.put_many(c, plain, None).await.map_err(store_err)?;
+                to.put_many(c, plain, None)
+                    .await
+                    .map_err(|e| write_err(c, None, e, &args.state))?;
             }
             let results: Vec<Result<(), Error>> = futures::stream::iter(with_ttl.into_iter().map(
                 |(k, v, ttl): (String, Bytes, Duration)| {
@@ -235,7 +309,7 @@ pub async fn run(args: Args) -> CliResult {
             .collect()
             .await;
             for r in results {
-                r.map_err(store_err)?;
+                r.map_err(|e| write_err(c, None, e, &args.state))?;
             }
             *state.copied.entry(c.clone()).or_default() += copied;
             *state.expired.entry(c.clone()).or_default() += expired;
