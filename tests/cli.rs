@@ -422,3 +422,45 @@ fn migrate_names_a_refused_entry_and_keeps_credentials_out_of_progress() {
     assert!(report.contains("migration complete"), "{report}");
     assert_eq!(ok(&mcp_kv(d, &["--url", &to, "keys", "c"])), "k1\nk2\nk4\n");
 }
+
+/// Ctrl-C during `bench` stops it and still removes what it wrote (it used to leave its
+/// collection behind, entries without expiry).
+#[test]
+fn an_interrupted_bench_removes_its_entries() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let d = dir.path();
+    let url = "sqlite://b.db";
+    let child = Command::new(env!("CARGO_BIN_EXE_mcp-kv"))
+        .current_dir(d)
+        .env_remove("MCP_KV_URL")
+        .args(["--url", url, "bench", "--ops", "10000000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("running mcp-kv: {e}"));
+    // Interrupted once it has written something.
+    let started = std::time::Instant::now();
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let out = mcp_kv(d, &["--url", url, "collections"]);
+        if out.status.success() && !out.stdout.is_empty() {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the bench wrote nothing in 60 s"
+        );
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap_or_else(|e| panic!("kill: {e}"));
+    assert!(sent.success());
+    let out = child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("waiting for mcp-kv: {e}"));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("interrupted"), "{err}");
+    assert_eq!(ok(&mcp_kv(d, &["--url", url, "collections"])), "");
+}

@@ -92,19 +92,29 @@ where
 pub async fn run(url: Option<&str>, args: Args) -> CliResult {
     let store = open_url(url, "store").await?;
     let n = args.ops.max(100);
-    let coll = format!("mcp-kv-bench-{}", std::process::id());
+    // Unique per run, also across containers that all run as pid 1.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let coll = format!("mcp-kv-bench-{}-{nanos:08x}", std::process::id());
     let values: Vec<Bytes> = (0..4u8)
         .map(|i| Bytes::from(vec![i; args.value_size]))
         .collect();
     let batch_ops = (n / 100).max(1);
     let bar = ProgressBar::new((n * 6 + batch_ops * 2) as u64);
-    let result = workload(&store, &coll, n, batch_ops, &values, &bar).await;
+    // Ctrl-C stops the workload (its tasks too) and still removes what it wrote.
+    let result = tokio::select! {
+        r = workload(&store, &coll, n, batch_ops, &values, &bar) => Some(r),
+        _ = tokio::signal::ctrl_c() => None,
+    };
     bar.finish_and_clear();
     // Clean up whatever happened.
     if store.capabilities().enumerate {
         let _ = store.clear(&coll).await;
     }
-    let rows = result.map_err(store_err)?;
+    let rows = result
+        .ok_or_else(|| "interrupted; the benchmark's entries were removed".to_string())?
+        .map_err(store_err)?;
     let scheme = url
         .and_then(|u| u.split_once("://"))
         .map_or("?", |(s, _)| s);
@@ -200,12 +210,13 @@ async fn workload(
     let entries = (0..n).map(|i| (key(i), values[i % 4].clone())).collect();
     s.put_many(coll, entries, None).await?;
     let started = Instant::now();
-    let mut tasks = Vec::new();
+    // A JoinSet: dropped (Ctrl-C), it aborts its tasks before the collection is cleared.
+    let mut tasks = tokio::task::JoinSet::new();
     for t in 0..2usize {
         let store = Arc::clone(store);
         let coll = coll.to_string();
         let values = values.to_vec();
-        tasks.push(tokio::spawn(async move {
+        tasks.spawn(async move {
             let mut lat = Vec::with_capacity(n / 2);
             for i in 0..n / 2 {
                 let k = format!("k{}", (i * 7 + t * 13) % n);
@@ -218,11 +229,11 @@ async fn workload(
                 lat.push(at.elapsed());
             }
             Ok::<_, Error>(lat)
-        }));
+        });
     }
     let mut latencies = Vec::new();
-    for t in tasks {
-        let lat = t.await.map_err(|e| {
+    while let Some(t) = tasks.join_next().await {
+        let lat = t.map_err(|e| {
             Error::new(
                 mcp_kv::ErrorKind::Backend,
                 format!("bench task failed: {e}"),
