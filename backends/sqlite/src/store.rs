@@ -178,9 +178,7 @@ fn configure(conn: &Connection, config: &SqliteConfig, reader: bool) -> Result<(
     conn.pragma_update(None, "cache_size", -CACHE_KIB)
         .map_err(open_err)?;
     if matches!(config.location, Location::File(_)) && !reader {
-        let mode: String = conn
-            .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
-            .map_err(open_err)?;
+        let mode = set_wal(conn, config.busy_timeout)?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(Error::new(
                 mcp_kv_core::ErrorKind::Config,
@@ -197,6 +195,27 @@ fn configure(conn: &Connection, config: &SqliteConfig, reader: bool) -> Result<(
             .map_err(open_err)?;
     }
     Ok(())
+}
+
+/// Switches the file to WAL mode and returns the journal mode now in effect. SQLite answers
+/// `SQLITE_BUSY` at once, without its busy handler, when another connection holds a lock on
+/// the file meanwhile (two processes opening one new file together): retried here for up to
+/// the busy timeout, like any other locked statement.
+fn set_wal(conn: &Connection, busy_timeout: Duration) -> Result<String> {
+    let start = std::time::Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0)) {
+            Err(rusqlite::Error::SqliteFailure(f, _))
+                if f.code == rusqlite::ErrorCode::DatabaseBusy
+                    && start.elapsed() + pause <= busy_timeout =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            r => return r.map_err(open_err),
+        }
+    }
 }
 
 /// A stored row: the value and its expiry (epoch ms).
