@@ -18,8 +18,9 @@
 //! counted at all); the hot path finds the collection's counters in a lock-free table (one
 //! hash, one acquire load — no lock). At most [`Stats::with_max_collections`] collections
 //! (default 1024) get counters of their own, the first valid names seen, for the life of the
-//! counters — the rest, and every name the contract rejects (empty or too long: the call
-//! failed), add up under [`StatsSnapshot::other`], so per-session collections or junk names
+//! counters — the rest, and every name the contract or the inner store rejects (empty, or
+//! longer than the inner store's `max_collection_bytes`, which a namespace below shortens: the
+//! call failed), add up under [`StatsSnapshot::other`], so per-session collections or junk names
 //! cannot grow memory without bound.
 //!
 //! [`Stats::snapshot`] copies the counters, [`Stats::reset`] zeroes them; with the `metrics`
@@ -288,6 +289,10 @@ struct Registry {
     store_wide: Counters,
 }
 
+/// The most collections a [`Stats`] counts apart, whatever
+/// [`Stats::with_max_collections`] asks for.
+pub const MAX_COLLECTIONS: usize = 1 << 16;
+
 /// A shared handle to the counters of a [`Statistics`] wrapper; clones share the counters.
 #[derive(Clone)]
 pub struct Stats(Arc<Registry>);
@@ -314,9 +319,12 @@ impl Stats {
     }
 
     /// Empty counters, at most `max` collections counted apart (the rest under `other`).
+    ///
+    /// The table is allocated here, about 32 bytes per collection: a `max` above
+    /// [`MAX_COLLECTIONS`] (`usize::MAX` for "no bound", say) counts [`MAX_COLLECTIONS`] apart.
     pub fn with_max_collections(max: usize) -> Self {
         Stats(Arc::new(Registry {
-            collections: NameTable::new(max),
+            collections: NameTable::new(max.min(MAX_COLLECTIONS)),
             other: Counters::default(),
             store_wide: Counters::default(),
         }))
@@ -347,20 +355,33 @@ impl Stats {
         self.0.store_wide.zero();
     }
 
-    fn record(&self, collection: Option<&str>, op: Operation, d: Delta) {
+    /// Counts `d` under `collection`; `max_collection_bytes` gives the inner store's limit
+    /// (a namespace below has a shorter one than the contract), asked only for a name without
+    /// counters yet.
+    fn record(
+        &self,
+        collection: Option<&str>,
+        op: Operation,
+        d: Delta,
+        max_collection_bytes: impl FnOnce() -> usize,
+    ) {
         let i = op_index(op);
         let Some(name) = collection else {
             self.0.store_wide.0[i].add(&d);
             return;
         };
-        // A name the contract rejects (the inner store refused the call) counts under
+        // A name the contract or the inner store rejects (the call failed) counts under
         // `other`: it never takes a place in the table, whatever its length.
         let table = &self.0.collections;
         let counters = match table.get(name) {
             Some(counters) => counters,
-            None if rules::check_collection(name).is_ok() => table
-                .get_or_insert_with(name, Counters::default)
-                .unwrap_or(&self.0.other),
+            None if rules::check_collection(name).is_ok()
+                && name.len() <= max_collection_bytes() =>
+            {
+                table
+                    .get_or_insert_with(name, Counters::default)
+                    .unwrap_or(&self.0.other)
+            }
             None => &self.0.other,
         };
         counters.0[i].add(&d);
@@ -370,6 +391,11 @@ impl Stats {
     /// `{prefix}_{counter}_total` (`calls`, `hits`, `misses`, `writes`, `deletes`, `errors`,
     /// `bytes_in`, `bytes_out`) with labels `collection` (the name, `"(other)"` or
     /// `"(store)"`) and `operation`. Call it periodically (e.g. before each scrape).
+    ///
+    /// Only what the snapshot holds is published: after [`reset`](Self::reset), an operation
+    /// not called since keeps the value exported before it, so do not reset counters you
+    /// export. A collection literally named `"(other)"` or `"(store)"` shares its series with
+    /// that group.
     #[cfg(feature = "metrics")]
     pub fn export_metrics(&self, prefix: &str) {
         let snap = self.snapshot();
@@ -445,7 +471,9 @@ impl<S: KvStore> Statistics<S> {
                 ..Delta::default()
             },
         };
-        self.stats.record(collection, op, d);
+        self.stats.record(collection, op, d, || {
+            self.inner.capabilities().max_collection_bytes
+        });
         result
     }
 }
@@ -763,6 +791,36 @@ mod tests {
         assert_eq!(snap.collections.len(), 1, "{snap:?}");
         assert_eq!(snap.collection("real").unwrap().total().writes, 1);
         assert_eq!(snap.other.total().errors, 2);
+    }
+
+    #[tokio::test]
+    async fn an_unbounded_max_is_capped_not_a_panic() {
+        // `usize::MAX` as "no bound": the table cannot be allocated at that size.
+        let s = Statistics::with_stats(store(), Stats::with_max_collections(usize::MAX));
+        s.get("a", "k").await.unwrap();
+        let snap = s.stats().snapshot();
+        assert_eq!(snap.collection("a").unwrap().total().misses, 1);
+        assert_eq!(s.stats().0.collections.max(), MAX_COLLECTIONS);
+    }
+
+    #[tokio::test]
+    async fn names_too_long_for_the_inner_store_take_no_place_in_the_table() {
+        // Outermost statistics over a namespace: the namespace's limit is below the contract's.
+        let ns = crate::Namespace::new(store(), "tenant").unwrap();
+        let max = ns.capabilities().max_collection_bytes;
+        let s = Statistics::with_stats(ns, Stats::with_max_collections(2));
+        for c in ['x', 'y', 'z'] {
+            let long = c.to_string().repeat(max + 1);
+            assert!(long.len() <= rules::MAX_COLLECTION_BYTES);
+            assert!(s.get(&long, "k").await.is_err());
+        }
+        s.put("real", "k", Bytes::from_static(b"v"), None)
+            .await
+            .unwrap();
+        let snap = s.stats().snapshot();
+        assert_eq!(snap.collections.len(), 1, "junk names took the places");
+        assert_eq!(snap.collection("real").unwrap().total().writes, 1);
+        assert_eq!(snap.other.total().errors, 3);
     }
 
     /// A `metrics` recorder that keeps the last absolute value of every counter, by name and
