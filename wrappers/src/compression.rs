@@ -27,8 +27,8 @@
 //! value written without the wrapper has no header, so one starting with `0x00` comes back
 //! without its first byte, one starting with `0x01` is read as an LZ4 frame (usually
 //! `Corrupted`), any other is `Corrupted`. Turn compression on for new collections only, or
-//! copy existing data through the wrapper (`mcp-kv migrate` from the old store into the
-//! compressed stack, or a `get` from the bare store and a `put` through the wrapper per entry).
+//! copy existing data through the wrapper first: walk `keys()` of the bare store, `get_entry`
+//! each entry there and `put` it through the wrapper with its remaining TTL.
 //!
 //! Place compression **outside** (before) encryption: ciphertext does not compress. Note that
 //! compressing secrets next to attacker-chosen data can leak them through the compressed size
