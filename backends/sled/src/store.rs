@@ -725,32 +725,19 @@ mod tests {
     #[tokio::test]
     async fn a_close_dropped_midway_is_finished_by_the_next() {
         let dir = tempfile::tempdir().unwrap();
-        // A close polled once, then dropped (a `Timeout`, a cancelled shutdown) while it waits
-        // for its flush. The flusher thread, asleep, takes far longer to answer than one poll;
-        // a store whose first poll finished anyway is not this case, and the next one is tried.
-        let mut attempts = 0;
-        let store = loop {
-            attempts += 1;
-            let store = SledStore::builder()
-                .path(dir.path().join(format!("kv{attempts}")))
-                .durability(Durability::Flush)
-                .open()
-                .unwrap();
-            store
-                .put("c", "k", Bytes::from_static(b"v"), None)
-                .await
-                .unwrap();
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            let pending = {
-                let close = std::pin::pin!(store.close());
-                let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-                std::future::Future::poll(close, &mut cx).is_pending()
-            };
-            if pending {
-                break store;
-            }
-            assert!(attempts < 10, "every close finished in one poll");
-        };
+        let store = SledStore::builder()
+            .path(dir.path().join("kv"))
+            .durability(Durability::Flush)
+            .open()
+            .unwrap();
+        store
+            .put("c", "k", Bytes::from_static(b"v"), None)
+            .await
+            .unwrap();
+        // Where a close dropped at its flush (a `Timeout`, a cancelled shutdown) leaves the
+        // store: marked closed, flusher still running. (Dropping a real close future there
+        // depends on thread scheduling: under load its flush can finish within the first poll.)
+        store.inner.closed.store(true, Ordering::Release);
         store.close().await.unwrap();
         let flusher = store.inner.flusher.as_ref().unwrap();
         assert!(
