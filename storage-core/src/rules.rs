@@ -19,17 +19,23 @@ pub const MAX_TTL: Duration = Duration::from_secs(100 * 31_557_600);
 
 /// Checks a collection name: 1..=[`MAX_COLLECTION_BYTES`] bytes.
 pub fn check_collection(collection: &str) -> Result<()> {
+    check_collection_within(collection, MAX_COLLECTION_BYTES)
+}
+
+/// Checks a collection name: 1..=`max` bytes (and never more than [`MAX_COLLECTION_BYTES`]).
+fn check_collection_within(collection: &str, max: usize) -> Result<()> {
+    let max = max.min(MAX_COLLECTION_BYTES);
     if collection.is_empty() {
         return Err(Error::new(
             ErrorKind::InvalidKey,
             "collection name is empty",
         ));
     }
-    if collection.len() > MAX_COLLECTION_BYTES {
+    if collection.len() > max {
         return Err(Error::new(
             ErrorKind::InvalidKey,
             format!(
-                "collection name is {} bytes; the limit is {MAX_COLLECTION_BYTES}",
+                "collection name is {} bytes; the limit is {max}",
                 collection.len()
             ),
         ));
@@ -39,13 +45,19 @@ pub fn check_collection(collection: &str) -> Result<()> {
 
 /// Checks a key: 1..=[`MAX_KEY_BYTES`] bytes.
 pub fn check_key(key: &str) -> Result<()> {
+    check_key_within(key, MAX_KEY_BYTES)
+}
+
+/// Checks a key: 1..=`max` bytes (and never more than [`MAX_KEY_BYTES`]).
+fn check_key_within(key: &str, max: usize) -> Result<()> {
+    let max = max.min(MAX_KEY_BYTES);
     if key.is_empty() {
         return Err(Error::new(ErrorKind::InvalidKey, "key is empty"));
     }
-    if key.len() > MAX_KEY_BYTES {
+    if key.len() > max {
         return Err(Error::new(
             ErrorKind::InvalidKey,
-            format!("key is {} bytes; the limit is {MAX_KEY_BYTES}", key.len()),
+            format!("key is {} bytes; the limit is {max}", key.len()),
         ));
     }
     Ok(())
@@ -81,7 +93,9 @@ pub fn check_value(len: usize, max_value_bytes: usize) -> Result<()> {
     Ok(())
 }
 
-/// Checks everything a `put` (or `put_if_absent`) needs.
+/// Checks everything a `put` (or `put_if_absent`) needs. Names are held to the store's own
+/// limits, `caps.max_collection_bytes` and `caps.max_key_bytes`, where they are shorter than the
+/// contract's.
 pub fn check_put(
     caps: &Capabilities,
     collection: &str,
@@ -89,7 +103,8 @@ pub fn check_put(
     value_len: usize,
     ttl: Option<Duration>,
 ) -> Result<()> {
-    check_name(collection, key)?;
+    check_collection_within(collection, caps.max_collection_bytes)?;
+    check_key_within(key, caps.max_key_bytes)?;
     check_ttl(ttl)?;
     check_value(value_len, caps.max_value_bytes)
 }
@@ -105,25 +120,28 @@ pub fn check_batch_len(caps: &Capabilities, len: usize) -> Result<()> {
     Ok(())
 }
 
-/// Checks a whole batch of keys before any I/O.
+/// Checks a whole batch of keys before any I/O, names held to the store's own limits (as
+/// [`check_put`]): a key the store would reject must fail the batch before its first write.
 pub fn check_keys(caps: &Capabilities, collection: &str, keys: &[&str]) -> Result<()> {
-    check_collection(collection)?;
+    check_collection_within(collection, caps.max_collection_bytes)?;
     check_batch_len(caps, keys.len())?;
-    keys.iter().try_for_each(|k| check_key(k))
+    keys.iter()
+        .try_for_each(|k| check_key_within(k, caps.max_key_bytes))
 }
 
-/// Checks a whole `put_many` batch before any I/O: names, TTL and every value's size.
+/// Checks a whole `put_many` batch before any I/O: names (held to the store's own limits, as
+/// [`check_put`]), TTL and every value's size.
 pub fn check_entries(
     caps: &Capabilities,
     collection: &str,
     entries: &[(String, Bytes)],
     ttl: Option<Duration>,
 ) -> Result<()> {
-    check_collection(collection)?;
+    check_collection_within(collection, caps.max_collection_bytes)?;
     check_ttl(ttl)?;
     check_batch_len(caps, entries.len())?;
     entries.iter().try_for_each(|(k, v)| {
-        check_key(k)?;
+        check_key_within(k, caps.max_key_bytes)?;
         check_value(v.len(), caps.max_value_bytes)
     })
 }
@@ -179,12 +197,35 @@ mod tests {
                 .kind(),
             ErrorKind::ValueTooLarge
         );
-        let entries = vec![("a".to_string(), ok.clone()), (String::new(), ok)];
+        let entries = vec![("a".to_string(), ok.clone()), (String::new(), ok.clone())];
         assert_eq!(
             check_entries(&caps, "c", &entries, None)
                 .unwrap_err()
                 .kind(),
             ErrorKind::InvalidKey
         );
+    }
+
+    #[test]
+    fn batches_and_puts_hold_names_to_the_stores_own_limits() {
+        let mut caps = Capabilities {
+            max_key_bytes: 4,
+            max_collection_bytes: 3,
+            ..Capabilities::default()
+        };
+        let v = Bytes::from_static(b"v");
+        assert!(check_keys(&caps, "abc", &["abcd"]).is_ok());
+        assert!(check_keys(&caps, "abc", &["abcd", "abcde"]).is_err());
+        assert!(check_keys(&caps, "abcd", &["a"]).is_err());
+        assert!(check_put(&caps, "abc", "abcd", 1, None).is_ok());
+        assert!(check_put(&caps, "abc", "abcde", 1, None).is_err());
+        assert!(check_put(&caps, "abcd", "a", 1, None).is_err());
+        let entries = vec![("a".to_string(), v.clone()), ("abcde".to_string(), v)];
+        let err = check_entries(&caps, "abc", &entries, None).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidKey);
+        assert!(err.to_string().contains("the limit is 4"), "{err}");
+        // A store declaring longer names than the contract's is still held to the contract.
+        caps.max_key_bytes = usize::MAX;
+        assert!(check_keys(&caps, "c", &[&"k".repeat(MAX_KEY_BYTES + 1)]).is_err());
     }
 }

@@ -449,3 +449,104 @@ forward_kv_store!(Box);
 
 /// A shared, type-erased store: what servers hold and wrappers accept.
 pub type DynStore = Arc<dyn KvStore>;
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::ErrorKind;
+
+    /// A store with only the required methods and keys of at most 8 bytes, as a third-party
+    /// store over a service with shorter names declares through its capabilities.
+    #[derive(Debug, Default)]
+    struct ShortKeys(Mutex<HashMap<(String, String), Bytes>>);
+
+    fn short_caps() -> Capabilities {
+        Capabilities {
+            max_key_bytes: 8,
+            max_collection_bytes: 8,
+            ..Capabilities::default()
+        }
+    }
+
+    /// The store's own name check (not the rules'), as a service would answer.
+    fn check(collection: &str, key: &str) -> Result<()> {
+        if collection.len() > 8 || key.len() > 8 {
+            return Err(Error::new(ErrorKind::InvalidKey, "name too long"));
+        }
+        Ok(())
+    }
+
+    #[async_trait]
+    impl KvStore for ShortKeys {
+        fn capabilities(&self) -> Capabilities {
+            short_caps()
+        }
+        async fn get_entry(&self, collection: &str, key: &str) -> Result<Option<Entry>> {
+            check(collection, key)?;
+            let map = self.0.lock().unwrap();
+            Ok(map
+                .get(&(collection.to_string(), key.to_string()))
+                .map(|v| Entry {
+                    value: v.clone(),
+                    ttl: None,
+                }))
+        }
+        async fn put(
+            &self,
+            collection: &str,
+            key: &str,
+            value: Bytes,
+            ttl: Option<Duration>,
+        ) -> Result<()> {
+            let _ = ttl;
+            check(collection, key)?;
+            let mut map = self.0.lock().unwrap();
+            map.insert((collection.to_string(), key.to_string()), value);
+            Ok(())
+        }
+        async fn delete(&self, collection: &str, key: &str) -> Result<bool> {
+            check(collection, key)?;
+            let mut map = self.0.lock().unwrap();
+            Ok(map
+                .remove(&(collection.to_string(), key.to_string()))
+                .is_some())
+        }
+    }
+
+    #[tokio::test]
+    async fn default_batches_hold_names_to_the_stores_own_limits_before_any_write() {
+        let store = ShortKeys::default();
+        let v = Bytes::from_static(b"v");
+        let long = "k".repeat(9);
+        let err = store
+            .put_many(
+                "c",
+                vec![("a".to_string(), v.clone()), (long.clone(), v.clone())],
+                None,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidKey);
+        assert_eq!(store.get("c", "a").await.unwrap(), None, "nothing written");
+
+        store.put("c", "a", v.clone(), None).await.unwrap();
+        let err = store.delete_many("c", &["a", &long]).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidKey);
+        assert_eq!(
+            store.get("c", "a").await.unwrap(),
+            Some(v.clone()),
+            "nothing deleted"
+        );
+
+        let long_coll = "c".repeat(9);
+        let err = store
+            .put_many(&long_coll, vec![("a".to_string(), v)], None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidKey);
+        assert!(store.get_many("c", &["a", &long]).await.is_err());
+    }
+}

@@ -63,7 +63,11 @@
 //!   collection's entries as a dense slab of nodes (`key`, `value: Bytes`, `expires_at`) with
 //!   a hash index of slab positions. Lookups borrow the caller's `&str` names: a read allocates
 //!   nothing, and the returned [`Bytes`](mcp_kv_core::Bytes) is the stored buffer, shared, not
-//!   copied. Deletion swaps the last node into the hole, so the slab stays dense for scans.
+//!   copied. Stored values are kept the same way: a `put` keeps the caller's `Bytes` as is, so
+//!   a small slice of a large buffer keeps the whole buffer alive (and only the slice's length
+//!   counts against `max_value_bytes`); pass `Bytes::copy_from_slice(&slice)` to store just the
+//!   slice. Deletion swaps the last node into the hole, so the slab stays dense for scans, and
+//!   a table that shrinks to a quarter of its capacity gives the memory back.
 //! - **Expiry** is epoch milliseconds from [`mcp_kv_core::expiry`]: live while
 //!   `now <= expires_at`. The clock is read at most once per call and only when an entry has
 //!   an expiry or the call sets one. Expired entries are invisible to every operation at once;

@@ -215,7 +215,9 @@ impl Table {
         (self.lru && self.tail != NIL).then_some(self.tail)
     }
 
-    /// Removes node `i` and returns it.
+    /// Removes node `i` and returns it, giving memory back once the table has shrunk to a
+    /// quarter of its capacity (a collection emptied by `delete`/`take` does not keep its peak
+    /// size).
     pub(crate) fn remove(&mut self, i: usize) -> Option<Node> {
         if i >= self.nodes.len() {
             return None;
@@ -250,6 +252,7 @@ impl Table {
                 }
             }
         }
+        self.shrink();
         Some(node)
     }
 
@@ -269,9 +272,6 @@ impl Table {
                 removed += 1;
             }
         }
-        if removed > 0 {
-            self.shrink();
-        }
         removed
     }
 
@@ -286,7 +286,8 @@ impl Table {
             .count() as u64
     }
 
-    /// Gives memory back after a table shrank to a quarter of its capacity.
+    /// Gives memory back after a table shrank to a quarter of its capacity (amortized O(1) per
+    /// removal: the next shrink needs three quarters of what is left removed first).
     fn shrink(&mut self) {
         if self.nodes.capacity() > 64 && self.nodes.len() < self.nodes.capacity() / 4 {
             self.nodes.shrink_to_fit();
@@ -508,5 +509,37 @@ mod tests {
         }
         assert_eq!(t.remove_expired(11), 0);
         assert_eq!(t.lru_victim(), None);
+    }
+
+    #[test]
+    fn removals_give_memory_back() {
+        for lru in [false, true] {
+            let mut t = table(lru);
+            for n in 0..10_000u64 {
+                t.insert(n, &format!("k{n}"), Bytes::new(), None);
+            }
+            for n in 0..9_990u64 {
+                let i = t.find(n, &format!("k{n}")).unwrap();
+                assert!(t.remove(i).is_some());
+            }
+            assert_eq!(t.len(), 10);
+            assert!(
+                t.nodes.capacity() <= 64,
+                "slab keeps {} slots for 10 nodes",
+                t.nodes.capacity()
+            );
+            assert!(
+                t.index.capacity() <= 128,
+                "index keeps {} slots for 10 nodes",
+                t.index.capacity()
+            );
+            for n in 9_990..10_000u64 {
+                let i = t.find(n, &format!("k{n}")).unwrap();
+                assert_eq!(&*t.node(i).unwrap().key, format!("k{n}"));
+            }
+            if lru {
+                assert_eq!(t.lru_order().len(), 10);
+            }
+        }
     }
 }
