@@ -365,19 +365,16 @@ impl DynamoStore {
         }
         let iks: Vec<ItemKey<'_>> = keys.iter().map(|k| ItemKey::new(collection, k)).collect();
         let unique = unique_keys(&iks);
+        // One context, so one `batch_deadline` for both phases.
+        let ctx = self.batch_ctx();
         // Count what is live (BatchWriteItem reports nothing), then delete every key.
-        let found = self
-            .batch_ctx()
-            .get(Operation::DeleteMany, unique.clone(), true)
-            .await?;
+        let found = ctx.get(Operation::DeleteMany, unique.clone(), true).await?;
         let now = self.now();
         let live = found
             .values()
             .filter(|item| counts_as_live(item, now))
             .count();
-        self.batch_ctx()
-            .delete(Operation::DeleteMany, unique)
-            .await?;
+        ctx.delete(Operation::DeleteMany, unique).await?;
         Ok(live as u64)
     }
 

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::config::{
     BehaviorVersion, Credentials, Region, SharedHttpClient, SharedInterceptor,
 };
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TableStatus,
     TimeToLiveSpecification, TimeToLiveStatus,
@@ -141,6 +142,13 @@ pub(crate) async fn ensure_table(client: &Client, table: &str, auto_create: bool
             wait_active(client, table).await?;
             enable_ttl(client, table).await
         }
+        // The SDK refused to build the first request: the region (not a DNS label, empty)
+        // or the endpoint is unusable. A configuration error, not a backend failure.
+        Err(e @ SdkError::ConstructionFailure(_)) => Err(config_err(
+            "cannot build a DynamoDB request from this configuration: check `region` \
+             (e.g. us-east-1) and `endpoint`",
+        )
+        .with_source(e)),
         Err(e) => Err(sdk_err(OPEN, e)),
     }
 }

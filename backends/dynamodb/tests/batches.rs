@@ -337,3 +337,91 @@ async fn the_batch_deadline_bounds_the_whole_call() {
         .unwrap();
     unbounded.delete_table().await.unwrap();
 }
+
+/// Makes every BatchGetItem take `get_delay` and every BatchWriteItem come back with all its
+/// requests unprocessed (they are applied, deletes are idempotent), so writes never finish.
+#[derive(Debug, Clone)]
+struct SlowGetsStuckWrites {
+    table: String,
+    get_delay: Duration,
+}
+
+impl Intercept for SlowGetsStuckWrites {
+    fn name(&self) -> &'static str {
+        "SlowGetsStuckWrites"
+    }
+
+    fn modify_before_serialization(
+        &self,
+        context: &mut BeforeSerializationInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let input = context.input_mut();
+        if input.downcast_ref::<BatchGetItemInput>().is_some() {
+            std::thread::sleep(self.get_delay);
+        } else if let Some(write) = input.downcast_ref::<BatchWriteItemInput>() {
+            if let Some(items) = write
+                .request_items
+                .as_ref()
+                .and_then(|m| m.get(&self.table))
+            {
+                cfg.interceptor_state().store_put(HeldWrites(items.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    fn modify_before_completion(
+        &self,
+        context: &mut FinalizerInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let held = cfg.load::<HeldWrites>().cloned();
+        if let (Some(Ok(output)), Some(HeldWrites(held))) = (context.output_or_error_mut(), held) {
+            if let Some(out) = output.downcast_mut::<BatchWriteItemOutput>() {
+                out.unprocessed_items
+                    .get_or_insert_with(Default::default)
+                    .insert(self.table.clone(), held);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `delete_many` reads (to count) then deletes; `batch_deadline` bounds both phases together:
+/// a 3 s read followed by deletes that never finish fails at the 4 s deadline, not 4 s after
+/// the read ended (each phase used to start a deadline of its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_batch_deadline_bounds_both_phases_of_delete_many() {
+    let Some(endpoint) = common::endpoint("the_batch_deadline_bounds_both_phases_of_delete_many")
+    else {
+        return;
+    };
+    let table = common::table_name("deadline-dm");
+    let plain = common::builder(&endpoint, &table).build().await.unwrap();
+    plain.put_many("d", entries(3, "v"), None).await.unwrap();
+    let stuck = common::builder(&endpoint, &table)
+        .interceptor(SlowGetsStuckWrites {
+            table: table.clone(),
+            get_delay: Duration::from_secs(3),
+        })
+        .batch_deadline(Duration::from_secs(4))
+        .build()
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let err = stuck
+        .delete_many("d", &["key-0000", "key-0001", "key-0002"])
+        .await
+        .unwrap_err();
+    let elapsed = started.elapsed();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    // Per phase, the deletes alone would retry until ≥ 3 s + (4 s − one 1 s backoff) = 6 s.
+    assert!(
+        elapsed < Duration::from_millis(5_000),
+        "gave up after {elapsed:?}"
+    );
+    plain.delete_table().await.unwrap();
+}

@@ -447,3 +447,30 @@ async fn missing_credentials_or_region_are_config_errors() {
         assert_eq!(err.kind(), ErrorKind::Config, "{err}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusable_region_is_a_config_error() {
+    // No emulator needed: the SDK refuses to build the first request. Was a permanent
+    // `Backend` error ("request could not be built"), as if mcp-kv had a bug.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let endpoint = format!("http://127.0.0.1:{port}");
+    for region in ["eu_west_1", "us east 1"] {
+        let err = common::builder(&endpoint, "mcpkv-region")
+            .region(region)
+            .build()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{region:?}: {err}");
+        assert!(!err.is_temporary());
+    }
+    // `region=` left empty in a URL (an unset variable) is the same.
+    let url = format!(
+        "dynamodb://mcpkv-region?region=&endpoint={endpoint}&access_key_id=test\
+         &secret_access_key=secret"
+    );
+    let err = DynamoStore::open(&url).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+}
