@@ -196,12 +196,27 @@ pub fn encode_cursor(sk: &str) -> String {
 
 /// The stored sort key a cursor resumes after; `None` if the token is not ours.
 pub fn decode_cursor(token: &str) -> Option<&str> {
-    token.strip_prefix(CURSOR_TAG).filter(|s| !s.is_empty())
+    // A stored sort key is never longer than MAX_SK_BYTES: a longer one is not our cursor (it
+    // would only make DynamoDB refuse the Query).
+    token
+        .strip_prefix(CURSOR_TAG)
+        .filter(|s| !s.is_empty() && s.len() <= MAX_SK_BYTES)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cursors_longer_than_a_sort_key_are_refused() {
+        let longest = "x".repeat(MAX_SK_BYTES);
+        assert_eq!(
+            decode_cursor(&encode_cursor(&longest)),
+            Some(longest.as_str())
+        );
+        let forged = format!("{CURSOR_TAG}{}", "x".repeat(MAX_SK_BYTES + 1));
+        assert_eq!(decode_cursor(&forged), None);
+    }
 
     #[test]
     fn short_names_stay_long_names_hash() {
