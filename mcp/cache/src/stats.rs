@@ -121,11 +121,12 @@ pub struct MethodStats {
 impl MethodStats {
     /// `hits / (hits + misses + coalesced)`, or 0 when nothing was looked up.
     pub fn hit_ratio(&self) -> f64 {
-        let total = self.hits + self.misses + self.coalesced;
-        if total == 0 {
+        // In f64: the sum of three counters may exceed `u64::MAX` (a panic in debug builds).
+        let total = self.hits as f64 + self.misses as f64 + self.coalesced as f64;
+        if total == 0.0 {
             0.0
         } else {
-            self.hits as f64 / total as f64
+            self.hits as f64 / total
         }
     }
 }
@@ -147,19 +148,19 @@ impl CacheStats {
         self.methods.iter().copied()
     }
 
-    /// Counters summed over all methods.
+    /// Counters summed over all methods (saturating at `u64::MAX`).
     pub fn total(&self) -> MethodStats {
         self.methods
             .iter()
             .fold(MethodStats::default(), |a, (_, s)| MethodStats {
-                hits: a.hits + s.hits,
-                misses: a.misses + s.misses,
-                coalesced: a.coalesced + s.coalesced,
-                stores: a.stores + s.stores,
-                skips: a.skips + s.skips,
-                errors: a.errors + s.errors,
-                store_errors: a.store_errors + s.store_errors,
-                bypassed: a.bypassed + s.bypassed,
+                hits: a.hits.saturating_add(s.hits),
+                misses: a.misses.saturating_add(s.misses),
+                coalesced: a.coalesced.saturating_add(s.coalesced),
+                stores: a.stores.saturating_add(s.stores),
+                skips: a.skips.saturating_add(s.skips),
+                errors: a.errors.saturating_add(s.errors),
+                store_errors: a.store_errors.saturating_add(s.store_errors),
+                bypassed: a.bypassed.saturating_add(s.bypassed),
             })
     }
 
@@ -193,5 +194,24 @@ impl fmt::Display for CacheStats {
             )?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_near_u64_max_do_not_overflow() {
+        let table = StatsTable::default();
+        for m in [Method::ToolsList, Method::ToolsCall] {
+            let c = &table.0[m.index()];
+            c.hits.store(u64::MAX - 1, Ordering::Relaxed);
+            c.misses.store(u64::MAX - 1, Ordering::Relaxed);
+        }
+        let stats = table.snapshot();
+        assert_eq!(stats.total().hits, u64::MAX);
+        let ratio = stats.method(Method::ToolsCall).hit_ratio();
+        assert!((ratio - 0.5).abs() < 1e-9, "{ratio}");
     }
 }
