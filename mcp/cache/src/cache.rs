@@ -146,7 +146,9 @@ impl ResponseCache {
 
     /// The partition a request of `method` with `params` by `principal` uses: the public one
     /// when the method or item is marked public, else the principal's own (or the anonymous
-    /// one without a principal).
+    /// one without a principal). An empty principal is no identity: anonymous, where private
+    /// results are never stored (an auth layer that marks unauthenticated callers with `""`
+    /// would otherwise give them one shared partition holding each other's private results).
     pub fn partition(&self, method: Method, params: &Value, principal: Option<&str>) -> Partition {
         if self
             .inner
@@ -155,7 +157,7 @@ impl ResponseCache {
         {
             return Partition::Public;
         }
-        match principal {
+        match principal.filter(|id| !id.is_empty()) {
             Some(id) => Partition::principal(id, &self.inner.salt),
             None => Partition::Anonymous,
         }

@@ -1027,3 +1027,24 @@ async fn stats_render() {
     cache.reset_stats();
     assert_eq!(cache.stats().total(), Default::default());
 }
+
+/// An empty identity is no identity: its requests use the anonymous partition, where private
+/// results are never stored — not one partition shared by every caller an auth layer marked
+/// with `""`, holding each other's private results.
+#[tokio::test]
+async fn an_empty_principal_is_anonymous() {
+    let cache = cache_with(CacheConfig::builder().include_tool("t").build());
+    let params = json!({"name": "t"});
+    assert_eq!(
+        cache.partition(Method::ToolsCall, &params, Some("")),
+        Partition::Anonymous
+    );
+    assert_eq!(
+        cache.partition(Method::ToolsCall, &params, None),
+        Partition::Anonymous
+    );
+    assert_ne!(
+        cache.partition(Method::ToolsCall, &params, Some("alice")),
+        Partition::Anonymous
+    );
+}
