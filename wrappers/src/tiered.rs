@@ -259,53 +259,29 @@ impl<L: KvStore, R: KvStore> Tiered<L, R> {
         Ok(out)
     }
 
-    async fn invalidate(&self, collection: &str, key: &str) {
-        self.stripe(collection, key).fetch_add(1, Ordering::AcqRel);
-        let _ = self.local.delete(collection, key).await;
-    }
-
-    async fn invalidate_many(&self, collection: &str, keys: &[&str]) {
-        if keys.is_empty() {
-            return;
-        }
-        for k in keys {
-            self.stripe(collection, k).fetch_add(1, Ordering::AcqRel);
-        }
-        let _ = self.local.delete_many(collection, keys).await;
-    }
-
-    /// Runs `write` (a remote write of `key`) between two invalidations of the local copy: the
-    /// first one so that no old copy survives if the future is dropped mid-write, the second
-    /// one for copies that reads filled meanwhile. The second generation bump happens even if
-    /// the future is dropped during `write`: copies filled meanwhile are then never served.
+    /// Runs `write` (a remote write of `keys`) between two invalidations of their local
+    /// copies: the first one so that no old copy survives if the future is dropped mid-write,
+    /// the second one for copies that reads filled meanwhile. The second generation bump
+    /// happens even if the future is dropped during `write`: copies filled meanwhile are then
+    /// never served.
     async fn write<T>(
-        &self,
-        collection: &str,
-        key: &str,
-        write: impl std::future::Future<Output = Result<T>>,
-    ) -> Result<T> {
-        self.invalidate(collection, key).await;
-        let bump = BumpOnDrop(vec![self.stripe(collection, key)]);
-        let r = write.await;
-        drop(bump);
-        let _ = self.local.delete(collection, key).await;
-        r
-    }
-
-    /// [`write`](Self::write) for a batch of keys.
-    async fn write_many<T>(
         &self,
         collection: &str,
         keys: &[&str],
         write: impl std::future::Future<Output = Result<T>>,
     ) -> Result<T> {
-        self.invalidate_many(collection, keys).await;
-        let bump = BumpOnDrop(keys.iter().map(|k| self.stripe(collection, k)).collect());
+        if keys.is_empty() {
+            return write.await;
+        }
+        let stripes: Vec<&AtomicU64> = keys.iter().map(|k| self.stripe(collection, k)).collect();
+        for stripe in &stripes {
+            stripe.fetch_add(1, Ordering::AcqRel);
+        }
+        let _ = self.local.delete_many(collection, keys).await;
+        let bump = BumpOnDrop(stripes);
         let r = write.await;
         drop(bump);
-        if !keys.is_empty() {
-            let _ = self.local.delete_many(collection, keys).await;
-        }
+        let _ = self.local.delete_many(collection, keys).await;
         r
     }
 
@@ -352,14 +328,14 @@ impl<L: KvStore, R: KvStore> KvStore for Tiered<L, R> {
     ) -> Result<()> {
         self.write(
             collection,
-            key,
+            &[key],
             self.remote.put(collection, key, value, ttl),
         )
         .await
     }
 
     async fn delete(&self, collection: &str, key: &str) -> Result<bool> {
-        self.write(collection, key, self.remote.delete(collection, key))
+        self.write(collection, &[key], self.remote.delete(collection, key))
             .await
     }
 
@@ -380,7 +356,7 @@ impl<L: KvStore, R: KvStore> KvStore for Tiered<L, R> {
     ) -> Result<()> {
         let keys: Vec<String> = entries.iter().map(|(k, _)| k.clone()).collect();
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        self.write_many(
+        self.write(
             collection,
             &keys,
             self.remote.put_many(collection, entries, ttl),
@@ -389,7 +365,7 @@ impl<L: KvStore, R: KvStore> KvStore for Tiered<L, R> {
     }
 
     async fn delete_many(&self, collection: &str, keys: &[&str]) -> Result<u64> {
-        self.write_many(collection, keys, self.remote.delete_many(collection, keys))
+        self.write(collection, keys, self.remote.delete_many(collection, keys))
             .await
     }
 
@@ -402,14 +378,14 @@ impl<L: KvStore, R: KvStore> KvStore for Tiered<L, R> {
     ) -> Result<bool> {
         self.write(
             collection,
-            key,
+            &[key],
             self.remote.put_if_absent(collection, key, value, ttl),
         )
         .await
     }
 
     async fn take(&self, collection: &str, key: &str) -> Result<Option<Bytes>> {
-        self.write(collection, key, self.remote.take(collection, key))
+        self.write(collection, &[key], self.remote.take(collection, key))
             .await
     }
 
@@ -423,7 +399,7 @@ impl<L: KvStore, R: KvStore> KvStore for Tiered<L, R> {
     ) -> Result<bool> {
         self.write(
             collection,
-            key,
+            &[key],
             self.remote
                 .compare_and_swap(collection, key, current, new, ttl),
         )
@@ -431,7 +407,7 @@ impl<L: KvStore, R: KvStore> KvStore for Tiered<L, R> {
     }
 
     async fn touch(&self, collection: &str, key: &str, ttl: Option<Duration>) -> Result<bool> {
-        self.write(collection, key, self.remote.touch(collection, key, ttl))
+        self.write(collection, &[key], self.remote.touch(collection, key, ttl))
             .await
     }
 
