@@ -236,33 +236,29 @@ impl Session {
         // A marker can expire between two reads, and a starter can lose to another: a few
         // rounds settle it.
         for _ in 0..4 {
-            if let Some(inc) = self.store.get(SESSION_MARKERS, &self.id).await? {
-                let inc = String::from_utf8(inc.to_vec())
+            if let Some(marker) = self.store.get(SESSION_MARKERS, &self.id).await? {
+                let inc = String::from_utf8(marker.to_vec())
                     .ok()
                     .filter(|i| i.len() + 1 == INCARNATION_PREFIX_BYTES)
                     .ok_or_else(|| crate::Error::corrupted("a session marker is not ours"))?;
-                let marker = Bytes::from(inc.clone().into_bytes());
                 // Never undoes a concurrent `end` (or a restart): `touch` and the swap only
                 // refresh the marker still there.
-                let refreshed = if caps.touch {
-                    self.store
-                        .touch(SESSION_MARKERS, &self.id, Some(self.idle_ttl))
-                        .await?
-                } else if caps.compare_and_swap {
-                    self.store
-                        .compare_and_swap(
-                            SESSION_MARKERS,
-                            &self.id,
-                            Some(&marker),
-                            Some(marker.clone()),
-                            Some(self.idle_ttl),
-                        )
-                        .await?
-                } else {
-                    self.store
-                        .put(SESSION_MARKERS, &self.id, marker, Some(self.idle_ttl))
-                        .await?;
-                    true
+                let refreshed = match crate::store::refresh_ttl(
+                    self.store.as_ref(),
+                    SESSION_MARKERS,
+                    &self.id,
+                    &marker,
+                    Some(self.idle_ttl),
+                )
+                .await?
+                {
+                    Some(refreshed) => refreshed,
+                    None => {
+                        self.store
+                            .put(SESSION_MARKERS, &self.id, marker, Some(self.idle_ttl))
+                            .await?;
+                        true
+                    }
                 };
                 if !refreshed {
                     continue; // expired, ended or restarted between the read and the refresh

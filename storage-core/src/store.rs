@@ -450,6 +450,31 @@ forward_kv_store!(Box);
 /// A shared, type-erased store: what servers hold and wrappers accept.
 pub type DynStore = Arc<dyn KvStore>;
 
+/// Resets the TTL of `key` (which held `current` when it was read) without writing over a
+/// concurrent delete or replace: the store's `touch` when it has one, else a
+/// `compare_and_swap` of `current` with itself. `Some(false)` when the entry is gone (or,
+/// through the swap, changed) since the read; `None` when the store can do neither, so that
+/// the caller chooses its fallback.
+pub async fn refresh_ttl(
+    store: &dyn KvStore,
+    collection: &str,
+    key: &str,
+    current: &Bytes,
+    ttl: Option<Duration>,
+) -> Result<Option<bool>> {
+    let caps = store.capabilities();
+    if caps.touch {
+        store.touch(collection, key, ttl).await.map(Some)
+    } else if caps.compare_and_swap {
+        store
+            .compare_and_swap(collection, key, Some(current), Some(current.clone()), ttl)
+            .await
+            .map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;

@@ -119,24 +119,10 @@ impl KvSessionStore {
     /// Resets the idle TTL of `key` if its value is still `current`: `false` if it is gone
     /// (store with `touch`) or no longer `current` (store with `compare_and_swap`).
     async fn refresh(&self, key: &str, current: &Bytes) -> mcp_kv_core::Result<bool> {
-        let caps = self.store.capabilities();
-        if caps.touch {
-            self.store
-                .touch(&self.collection, key, Some(self.idle_ttl))
-                .await
-        } else if caps.compare_and_swap {
-            self.store
-                .compare_and_swap(
-                    &self.collection,
-                    key,
-                    Some(current),
-                    Some(current.clone()),
-                    Some(self.idle_ttl),
-                )
-                .await
-        } else {
-            Err(Error::unsupported(Operation::Touch))
-        }
+        let ttl = Some(self.idle_ttl);
+        mcp_kv_core::store::refresh_ttl(self.store.as_ref(), &self.collection, key, current, ttl)
+            .await?
+            .ok_or_else(|| Error::unsupported(Operation::Touch))
     }
 }
 
