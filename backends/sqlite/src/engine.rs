@@ -75,6 +75,10 @@ pub(crate) struct Sweep {
     pub(crate) clock: SharedClock,
 }
 
+/// A job its worker thread never answered: the thread had stopped (closed, or its job
+/// panicked).
+struct Unanswered;
+
 /// One thread owning one connection.
 struct Worker {
     sender: mpsc::Sender<Msg>,
@@ -123,7 +127,9 @@ impl Worker {
         })
     }
 
-    async fn run<T, F>(&self, op: Operation, f: F) -> Result<T>
+    /// Runs `f` on the thread. `Err(Unanswered)` when the thread dropped the job without
+    /// running it (it had closed: the job reached the channel behind a `Close`) or panicked.
+    async fn run<T, F>(&self, f: F) -> std::result::Result<Result<T>, Unanswered>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
@@ -140,11 +146,11 @@ impl Worker {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         if self.sender.send(Msg::Job(job)).is_err() {
             self.in_flight.fetch_sub(1, Ordering::Relaxed);
-            return Err(closed(op));
+            return Err(Unanswered);
         }
         handoff::await_answer(rx, self.answer_spin)
             .await
-            .ok_or_else(|| stopped(op))?
+            .ok_or(Unanswered)
     }
 
     /// Closes the connection on the thread and waits for the thread. Idempotent. A call
@@ -227,7 +233,24 @@ impl Engine {
         if self.closed.load(Ordering::Acquire) {
             return Err(closed(op));
         }
-        self.writer.run(op, f).await
+        let answer = self.writer.run(f).await;
+        self.answered(op, answer)
+    }
+
+    /// The answer of a job, or why there is none: a job that met a `close()` under way (sent
+    /// after the check above, reaching the thread behind the `Close`) gets the closed store's
+    /// error, like one that came after; only a thread that stopped on its own (a panicking
+    /// job) is a backend error.
+    fn answered<T>(
+        &self,
+        op: Operation,
+        answer: std::result::Result<Result<T>, Unanswered>,
+    ) -> Result<T> {
+        match answer {
+            Ok(result) => result,
+            Err(Unanswered) if self.closed.load(Ordering::Acquire) => Err(closed(op)),
+            Err(Unanswered) => Err(stopped(op)),
+        }
     }
 
     /// Runs `f` on the least busy reader thread, or on the writer thread when the store has no
@@ -244,10 +267,11 @@ impl Engine {
             .readers
             .iter()
             .min_by_key(|r| r.in_flight.load(Ordering::Relaxed));
-        match reader {
-            Some(reader) => reader.run(op, move |conn| f(conn)).await,
-            None => self.writer.run(op, move |conn| f(conn)).await,
-        }
+        let answer = match reader {
+            Some(reader) => reader.run(move |conn| f(conn)).await,
+            None => self.writer.run(move |conn| f(conn)).await,
+        };
+        self.answered(op, answer)
     }
 
     /// Closes the readers, then stops the sweeper, checkpoints the WAL into the database file
@@ -359,4 +383,38 @@ fn shutdown(conn: Connection, writer: bool) -> Result<()> {
         let _ = conn.execute_batch("PRAGMA optimize");
     }
     conn.close().map_err(|(_, e)| map_sqlite(e, op))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A job that reaches the writer's channel behind a `Close` (sent by a `close()` that
+    /// started after the job's own check of the flag) is never run; its caller gets the closed
+    /// store's `Unavailable`, not a backend error.
+    #[tokio::test]
+    async fn a_job_queued_behind_close_gets_the_closed_error() {
+        let conn = Connection::open_in_memory().unwrap();
+        let engine = Engine::start(conn, Vec::new(), None, Duration::ZERO, Duration::ZERO).unwrap();
+        let (tx, rx) = oneshot::channel();
+        // What `close()` does between a job's check of the flag and its send: flag set, `Close`
+        // queued — and the job behind it.
+        engine.closed.store(true, Ordering::Release);
+        engine.writer.sender.send(Msg::Close(tx)).unwrap();
+        let answer = engine.writer.run(|_| Ok(())).await;
+        let err = engine.answered(Operation::Put, answer).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+        assert!(!err.is_temporary());
+        rx.await.unwrap().unwrap();
+
+        // A thread that stopped on its own (the store still open) is a backend error.
+        let conn = Connection::open_in_memory().unwrap();
+        let engine = Engine::start(conn, Vec::new(), None, Duration::ZERO, Duration::ZERO).unwrap();
+        let answer = engine
+            .writer
+            .run(|_| -> Result<()> { panic!("a job that panics (expected in this test)") })
+            .await;
+        let err = engine.answered(Operation::Put, answer).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Backend, "{err}");
+    }
 }
