@@ -1,7 +1,10 @@
 //! The connection (standalone or cluster) and the mapping of redis errors to mcp-kv errors.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use mcp_kv_core::{Error, ErrorKind, Operation, Result};
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, ServerErrorKind, Value};
@@ -62,11 +65,7 @@ impl Conns {
                 })),
             }
         };
-        // Initial connection: every retry of the reconnect policy plus one operation.
-        let deadline = config.connect_timeout * (config.reconnect_retries as u32 + 1)
-            + config.timeout
-            + Duration::from_millis(500);
-        match tokio::time::timeout(deadline, fut).await {
+        match tokio::time::timeout(connect_deadline(config), fut).await {
             Ok(r) => r.map_err(|e| map_error(e).with_operation(Operation::Open))?,
             Err(_) => Err(
                 Error::new(ErrorKind::Timeout, "connecting to Redis timed out")
@@ -75,6 +74,128 @@ impl Conns {
             ),
         }
     }
+}
+
+/// How long connecting may take: every retry of the reconnect policy plus one operation.
+fn connect_deadline(config: &RedisConfig) -> Duration {
+    config.connect_timeout * (config.reconnect_retries as u32 + 1)
+        + config.timeout
+        + Duration::from_millis(500)
+}
+
+/// After a reconnect, how long the next one waits at least: if the address still leads to a
+/// replica (DNS or a virtual IP not moved yet), a stream of failing writes reconnects a few
+/// times a second, not once per call.
+const RECONNECT_PAUSE: Duration = Duration::from_millis(200);
+
+/// The store's current [`Conns`]: a standalone store replaces them when its server turns out
+/// to be a replica (a failover demoted it).
+///
+/// The redis crate's `ConnectionManager` reconnects only after an I/O error; a server demoted
+/// to a replica keeps the connection open and answers every write with `READONLY` (whose
+/// retry method is a cluster slot refresh, not a reconnect), so a standalone store would stay
+/// on it forever. Here a `READONLY` reply from a standalone server starts one reconnect in the
+/// background: a new `ConnectionManager`, which resolves the address again (a DNS name or a
+/// virtual IP that now leads to the new primary). Meanwhile the old connection keeps serving
+/// (reads work on a replica); once the new one is up it is swapped in, and the old one closes
+/// when the last call using it ends. At most one reconnect is in flight, and the next starts
+/// [`RECONNECT_PAUSE`] after it at the earliest, however many calls fail meanwhile. The call
+/// that met `READONLY` is never re-sent here: it fails with a temporary `Unavailable`, and the
+/// caller's retry goes through the new connection once it is up.
+///
+/// A cluster is left alone: its client answers `READONLY` by refreshing its slot map.
+pub(crate) struct Current {
+    conns: ArcSwap<Conns>,
+    /// Bumped at each swap: a `READONLY` met on an older connection starts no reconnect.
+    generation: AtomicU64,
+    reconnecting: AtomicBool,
+}
+
+impl Current {
+    pub(crate) fn new(conns: Conns) -> Arc<Current> {
+        Arc::new(Current {
+            conns: ArcSwap::from_pointee(conns),
+            generation: AtomicU64::new(0),
+            reconnecting: AtomicBool::new(false),
+        })
+    }
+
+    /// The current connections: a lock-free read.
+    pub(crate) fn load(&self) -> arc_swap::Guard<Arc<Conns>> {
+        self.conns.load()
+    }
+
+    /// Which connections are current (read before a call, given to [`Current::after_error`]).
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Called with the error of a call made on the connections of `generation`: on a
+    /// standalone server's `READONLY`, starts a reconnect unless one is in flight, or pausing,
+    /// or the connections have been replaced since the call began.
+    pub(crate) fn after_error(
+        self: &Arc<Self>,
+        config: &RedisConfig,
+        generation: u64,
+        e: &RedisError,
+    ) {
+        if config.topology != Topology::Standalone
+            || !is_read_only(e)
+            || self.generation() != generation
+        {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self
+            .reconnecting
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return;
+        }
+        let current = Arc::downgrade(self);
+        let config = config.clone();
+        runtime.spawn(reconnect(current, config));
+    }
+}
+
+/// Connects anew and swaps the new connections in (see [`Current`]); on failure the old ones
+/// stay, and a later `READONLY` tries again.
+async fn reconnect(current: Weak<Current>, config: RedisConfig) {
+    // Ends the reconnect however the task ends (also cancelled, by a runtime shutting down).
+    struct Done(Weak<Current>);
+    impl Drop for Done {
+        fn drop(&mut self) {
+            if let Some(cur) = self.0.upgrade() {
+                cur.reconnecting.store(false, Ordering::Release);
+            }
+        }
+    }
+    let _done = Done(current.clone());
+    let fresh = tokio::time::timeout(connect_deadline(&config), Conn::standalone(&config)).await;
+    let Some(cur) = current.upgrade() else {
+        return; // the store is gone
+    };
+    if let Ok(Ok(conn)) = fresh {
+        cur.conns.store(Arc::new(Conns {
+            once: conn.clone(),
+            any: conn,
+        }));
+        cur.generation.fetch_add(1, Ordering::AcqRel);
+    }
+    drop(cur);
+    tokio::time::sleep(RECONNECT_PAUSE).await;
+}
+
+/// Whether the server refused a write because it is a replica: `READONLY`, also met by a
+/// command inside a script (which servers before 7.0 report as `ERR Error running script …
+/// -READONLY …`), or the first error of a pipeline.
+pub(crate) fn is_read_only(e: &RedisError) -> bool {
+    e.kind() == redis::ErrorKind::Server(ServerErrorKind::ReadOnly)
+        || e.code() == Some("READONLY")
+        || says(e, "You can't write against a read only")
 }
 
 /// Whether a standalone connection reached a node of a Redis Cluster of several nodes
@@ -286,6 +407,12 @@ pub(crate) fn map_error(e: RedisError) -> Error {
                 true,
                 "Redis is not ready to serve the key",
             ),
+            // A script's write refused by a replica, as servers before 7.0 report it.
+            _ if is_read_only(&e) => (
+                ErrorKind::Unavailable,
+                true,
+                "Redis is not ready to serve the key",
+            ),
             redis::ErrorKind::AuthenticationFailed => {
                 (ErrorKind::Config, false, "Redis rejected the credentials")
             }
@@ -363,6 +490,37 @@ mod tests {
         let m = map_error(e);
         assert_eq!(m.kind(), ErrorKind::Config);
         assert!(!m.is_temporary());
+    }
+
+    #[test]
+    fn a_replica_refusing_a_write_is_read_only_and_temporary() {
+        let e = RedisError::from((
+            redis::ErrorKind::Server(ServerErrorKind::ReadOnly),
+            "read-only",
+            "You can't write against a read only replica.".to_string(),
+        ));
+        assert!(is_read_only(&e));
+        let m = map_error(e);
+        assert_eq!(m.kind(), ErrorKind::Unavailable);
+        assert!(m.is_temporary());
+        // A write inside a script, as servers before 7.0 report it.
+        let e = RedisError::from((
+            redis::ErrorKind::Server(ServerErrorKind::ResponseError),
+            "An error was signalled by the server",
+            "Error running script (call to f_0): @user_script:1: @user_script: 1: -READONLY \
+             You can't write against a read only replica."
+                .to_string(),
+        ));
+        assert!(is_read_only(&e));
+        let m = map_error(e);
+        assert_eq!(m.kind(), ErrorKind::Unavailable);
+        assert!(m.is_temporary());
+        let e = RedisError::from((
+            redis::ErrorKind::Server(ServerErrorKind::ResponseError),
+            "An error was signalled by the server",
+            "wrong number of arguments".to_string(),
+        ));
+        assert!(!is_read_only(&e));
     }
 
     #[test]

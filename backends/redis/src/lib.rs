@@ -110,6 +110,28 @@
 //! errors. `put_many` is one pipeline, not a transaction: a server error midway (out of
 //! memory) leaves the entries before it written. `clear` removes the keys its `SCAN` finds: a
 //! key written while it runs may survive it.
+//!
+//! ## Failover
+//!
+//! A standalone server demoted to a replica (a Sentinel failover; a managed Redis whose DNS
+//! name or virtual IP moves to the new primary) keeps its clients connected and answers every
+//! write with `READONLY`; the redis crate's connection manager reconnects only after an I/O
+//! error, so it would stay there. The store therefore treats a `READONLY` reply from a
+//! standalone server as a sign of failover: the call fails with a temporary
+//! [`ErrorKind::Unavailable`](mcp_kv_core::ErrorKind) (it is never re-sent, so a
+//! non-idempotent operation runs at most once), and the store connects anew in the background
+//! — the address is resolved again — while the old connection keeps serving (reads work on a
+//! replica). Once the new connection is up, later calls use it: a caller's retry of a
+//! temporary error succeeds as soon as the address leads to the new primary. However many
+//! calls fail meanwhile, one reconnect runs at a time, at most about five a second (while the
+//! address still leads to a replica). Reads that a replica serves start no reconnect: a store
+//! that only reads keeps reading the demoted server, which replicates the new primary. Tested
+//! in `tests/failover.rs`. The store does not query Sentinel itself: the address must follow
+//! the primary. A Redis Cluster is out of this scope: its client answers `READONLY` (and
+//! `MOVED`) by refreshing its slot map, which leads to the promoted replica; it re-sends the
+//! command there, except for the operations that must never run twice (see above), which
+//! fail with a temporary error instead.
+//!
 //! `close()` makes every later call fail with `Unavailable`; the connections themselves close
 //! when the last clone of the store is dropped. Messages never hold
 //! keys, values or passwords.

@@ -15,7 +15,7 @@ use mcp_kv_core::{
 use redis::{cmd, Cmd, Script, Value};
 
 use crate::config::{RedisConfig, RedisConfigBuilder, Topology};
-use crate::conn::{is_unknown_command, map_error, Conn, Conns, BACKEND};
+use crate::conn::{is_unknown_command, map_error, Conn, Conns, Current, BACKEND};
 use crate::encoding::{
     all_collections_pattern, decode_collection, pttl_to_ttl, ttl_millis, CollectionKeys,
     ScanPosition,
@@ -82,13 +82,20 @@ const SCAN_COUNT: usize = 1000;
 /// Build it once at server start with [`RedisStore::open`] (a URL) or
 /// [`RedisStore::connect`] (a [`RedisConfig`]); see the [crate docs](crate) for the layout and
 /// the guarantees.
+///
+/// After a failover of a standalone server (the server demoted to a replica, the address now
+/// leading to the new primary), the first writes fail with a temporary
+/// [`ErrorKind::Unavailable`] (`READONLY`) and the store reconnects in the background; retries
+/// then reach the new primary ([crate docs](crate#failover)). A cluster's client handles
+/// failovers itself.
 #[derive(Clone)]
 pub struct RedisStore {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    conns: Conns,
+    /// Replaced after a failover (standalone): see [`Current`].
+    conns: Arc<Current>,
     config: RedisConfig,
     caps: Capabilities,
     closed: AtomicBool,
@@ -127,7 +134,7 @@ impl RedisStore {
         caps.max_value_bytes = config.max_value_bytes;
         Ok(RedisStore {
             inner: Arc::new(Inner {
-                conns,
+                conns: Current::new(conns),
                 take_with_script: AtomicBool::new(config.take_with_script),
                 config,
                 caps,
@@ -160,7 +167,7 @@ impl RedisStore {
                 .with_operation(op)
                 .with_backend(BACKEND));
         }
-        let conns = &self.inner.conns;
+        let conns = self.inner.conns.load();
         Ok(match op {
             Operation::PutIfAbsent
             | Operation::Take
@@ -196,15 +203,23 @@ impl RedisStore {
             .collect())
     }
 
-    /// Runs one round trip under the operation deadline, mapping errors.
+    /// Runs one round trip under the operation deadline, mapping errors. A standalone server's
+    /// `READONLY` (a failover demoted it) also starts a reconnect (see [`Current`]); the call
+    /// still fails, with a temporary `Unavailable`, and is not re-sent.
     async fn run<T>(
         &self,
         op: Operation,
         fut: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T> {
+        let generation = self.inner.conns.generation();
         match tokio::time::timeout(self.inner.config.timeout, fut).await {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(map_error(e).with_operation(op)),
+            Ok(Err(e)) => {
+                self.inner
+                    .conns
+                    .after_error(&self.inner.config, generation, &e);
+                Err(map_error(e).with_operation(op))
+            }
             Err(_) => Err(Error::new(
                 ErrorKind::Timeout,
                 "Redis did not answer within the configured timeout",
