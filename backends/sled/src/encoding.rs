@@ -87,7 +87,7 @@ pub struct Decoded<'a> {
 
 /// Encodes a value and its expiry as stored bytes: header then value.
 pub fn encode_value(value: &[u8], expires_at: Option<u64>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HEADER_LEN_EXPIRES + value.len());
+    let mut out = Vec::with_capacity(header_len(expires_at) + value.len());
     out.push(FORMAT_VERSION);
     match expires_at {
         None => out.push(TAG_NO_EXPIRY),
@@ -100,9 +100,55 @@ pub fn encode_value(value: &[u8], expires_at: Option<u64>) -> Vec<u8> {
     out
 }
 
+/// Stored bytes up to this length are built by [`encode_ivec`] in sled's own buffer, in one
+/// allocation (values up to 4 KiB, with either header).
+const ONE_ALLOCATION_MAX: usize = 4096 + HEADER_LEN_EXPIRES;
+
+/// Zeros that sled's buffer of a short stored value is allocated from (see [`encode_ivec`]).
+static ZEROS: [u8; ONE_ALLOCATION_MAX] = [0; ONE_ALLOCATION_MAX];
+
 /// [`encode_value`] as sled's buffer type (what the store writes).
+///
+/// sled offers no way to allocate an `IVec` of a given length other than copying a slice of
+/// that length, and its conversions from owned buffers (`Vec`, `Box<[u8]>`) copy them into a
+/// new allocation too. Building the bytes in a `Vec` first would cost a second allocation, a
+/// second copy and a free per write (for a 1 KiB value, a `Vec` just past the size glibc's
+/// per-thread cache serves). Up to `ONE_ALLOCATION_MAX` bytes (values up to 4 KiB) the buffer
+/// is instead allocated from a slice of a static run of zeros and written in place (sled's
+/// `IVec` is mutable while it is not shared); longer values take the `Vec` path.
 pub fn encode_ivec(value: &[u8], expires_at: Option<u64>) -> sled::IVec {
-    sled::IVec::from(encode_value(value, expires_at))
+    let len = header_len(expires_at) + value.len();
+    let Some(zeros) = ZEROS.get(..len) else {
+        return sled::IVec::from(encode_value(value, expires_at));
+    };
+    let mut stored = sled::IVec::from(zeros);
+    write_stored(&mut stored, value, expires_at);
+    stored
+}
+
+/// The header length of an entry with this expiry.
+#[inline]
+fn header_len(expires_at: Option<u64>) -> usize {
+    match expires_at {
+        None => HEADER_LEN_NO_EXPIRY,
+        Some(_) => HEADER_LEN_EXPIRES,
+    }
+}
+
+/// Writes header then value into `out`, which is exactly `header_len(expires_at) +
+/// value.len()` bytes long.
+#[inline]
+fn write_stored(out: &mut [u8], value: &[u8], expires_at: Option<u64>) {
+    let (header, rest) = out.split_at_mut(header_len(expires_at));
+    header[0] = FORMAT_VERSION;
+    match expires_at {
+        None => header[1] = TAG_NO_EXPIRY,
+        Some(at) => {
+            header[1] = TAG_EXPIRES;
+            header[2..].copy_from_slice(&at.to_be_bytes());
+        }
+    }
+    rest.copy_from_slice(value);
 }
 
 /// Decodes stored bytes written by [`encode_value`]; anything else is `Corrupted`.
@@ -193,6 +239,27 @@ mod tests {
             assert_eq!((d.value, d.expires_at), (v, at));
             assert_eq!(&e[d.offset..], v);
         }
+    }
+
+    #[test]
+    fn ivec_is_encode_value_on_both_sides_of_the_inline_and_one_allocation_limits() {
+        // sled keeps up to 22 bytes inline; 2- and 10-byte headers; values up to 4 KiB are
+        // built in sled's buffer, longer ones through a `Vec`.
+        for len in [0, 1, 12, 13, 20, 21, 1024, 4095, 4096, 4097, 10_000] {
+            let value: Vec<u8> = (0..len).map(|i| (i % 251) as u8 + 1).collect();
+            for at in [None, Some(0x0102_0304_0506_0708)] {
+                let ivec = encode_ivec(&value, at);
+                assert_eq!(
+                    &ivec[..],
+                    &encode_value(&value, at)[..],
+                    "len {len}, {at:?}"
+                );
+                // A second encoding starts from zeros again, not from the first one's bytes.
+                let empty = encode_ivec(&vec![0; len], at);
+                assert!(empty[header_len(at)..].iter().all(|&b| b == 0));
+            }
+        }
+        assert!(ZEROS.iter().all(|&b| b == 0));
     }
 
     #[test]

@@ -61,7 +61,7 @@ struct Sweeper {
     handle: JoinHandle<()>,
 }
 
-/// A live entry found by [`SledStore::live`].
+/// A live entry found by [`read_live`].
 struct LiveEntry {
     stored: IVec,
     /// Header length: where the value starts in `stored`.
@@ -245,10 +245,19 @@ impl SledStore {
         self.inner.clock.now_millis()
     }
 
+    /// The expiry of an entry written now with `ttl`: the clock is read only for a TTL.
+    fn expiry(&self, ttl: Option<Duration>) -> Option<u64> {
+        ttl.and_then(|_| expires_at(self.now(), ttl))
+    }
+
     /// After a write: flushes sled's log when the durability setting asks for it.
+    ///
+    /// The flush future is boxed: it is only awaited in the flush-per-write setting, where a
+    /// flush costs far more than the allocation, and held inline it would make the future of
+    /// every write (which `async_trait` boxes and moves) several times larger.
     async fn settle(&self, op: Operation, wrote: bool) -> Result<()> {
         if wrote && self.inner.durability == Durability::Flush {
-            self.flush(op).await?;
+            Box::pin(self.flush(op)).await?;
         }
         Ok(())
     }
@@ -279,28 +288,29 @@ impl SledStore {
         flushed.map(drop).map_err(|e| sled_error(op, e))
     }
 
-    /// The stored entry of `key` if it is live. `now()` gives the clock and is called only when
-    /// the entry has an expiry: a miss or an entry without expiry never reads it (a system
-    /// clock read is a good part of a cached point read). Batches pass a time read once.
-    fn live(
+    /// The live entries of `keys` (checked by the caller), each through `found`. The clock is
+    /// read once, for the first entry that has an expiry, and that time decides every entry
+    /// of the batch.
+    fn read_many<T>(
         &self,
         op: Operation,
-        key: &[u8],
-        now: impl FnOnce() -> u64,
-    ) -> Result<Option<LiveEntry>> {
+        collection: &str,
+        keys: &[&str],
+        found: impl Fn(LiveEntry) -> T,
+    ) -> Result<Vec<Option<T>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
         let db = self.db_open(op)?;
-        let Some(stored) = db.get(key).map_err(|e| sled_error(op, e))? else {
-            return Ok(None);
-        };
-        let decoded = decode_value(&stored).map_err(tag(op))?;
-        let (offset, at) = (decoded.offset, decoded.expires_at);
-        let now = at.map_or(0, |_| now());
-        Ok(is_live(at, now).then_some(LiveEntry {
-            stored,
-            offset,
-            expires_at: at,
-            now,
-        }))
+        let mut now = None;
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            out.push(with_encoded_pair(collection, key, |name| {
+                let clock = || *now.get_or_insert_with(|| self.now());
+                read_live(db, op, name, clock, &found)
+            })?);
+        }
+        Ok(out)
     }
 
     /// The compare-and-swap loop under every atomic operation: `decide` looks at the current
@@ -332,6 +342,47 @@ impl SledStore {
     }
 }
 
+/// Reads `key` and hands its stored entry to `found` if it is live. `now()` gives the clock and
+/// is called only when the entry has an expiry: a miss or an entry without expiry never reads
+/// it (a system clock read is a good part of a cached point read). Batches pass a time read
+/// once.
+#[inline]
+fn read_live<T>(
+    db: &sled::Db,
+    op: Operation,
+    key: &[u8],
+    now: impl FnOnce() -> u64,
+    found: impl FnOnce(LiveEntry) -> T,
+) -> Result<Option<T>> {
+    let Some(stored) = db.get(key).map_err(|e| sled_error(op, e))? else {
+        return Ok(None);
+    };
+    let decoded = decode_value(&stored).map_err(tag(op))?;
+    let (offset, at) = (decoded.offset, decoded.expires_at);
+    let now = at.map_or(0, |_| now());
+    Ok(is_live(at, now).then(|| {
+        found(LiveEntry {
+            stored,
+            offset,
+            expires_at: at,
+            now,
+        })
+    }))
+}
+
+/// A live entry's value as the caller gets it.
+fn entry_value(e: LiveEntry) -> Bytes {
+    value_bytes(e.stored, e.offset)
+}
+
+/// A live entry with its remaining TTL.
+fn entry(e: LiveEntry) -> Entry {
+    Entry {
+        ttl: remaining(e.expires_at, e.now),
+        value: value_bytes(e.stored, e.offset),
+    }
+}
+
 /// Decodes the live value of stored bytes at `now` (`None`: absent or expired).
 fn live_value(op: Operation, stored: Option<&IVec>, now: u64) -> Result<Option<&[u8]>> {
     let Some(stored) = stored else {
@@ -350,18 +401,19 @@ impl KvStore for SledStore {
     async fn get(&self, collection: &str, key: &str) -> Result<Option<Bytes>> {
         let op = Operation::Get;
         rules::check_name(collection, key).map_err(tag(op))?;
-        let live = with_encoded_pair(collection, key, |name| self.live(op, name, || self.now()))?;
-        Ok(live.map(|e| value_bytes(e.stored, e.offset)))
+        let db = self.db_open(op)?;
+        with_encoded_pair(collection, key, |name| {
+            read_live(db, op, name, || self.now(), entry_value)
+        })
     }
 
     async fn get_entry(&self, collection: &str, key: &str) -> Result<Option<Entry>> {
         let op = Operation::GetEntry;
         rules::check_name(collection, key).map_err(tag(op))?;
-        let live = with_encoded_pair(collection, key, |name| self.live(op, name, || self.now()))?;
-        Ok(live.map(|e| Entry {
-            ttl: remaining(e.expires_at, e.now),
-            value: value_bytes(e.stored, e.offset),
-        }))
+        let db = self.db_open(op)?;
+        with_encoded_pair(collection, key, |name| {
+            read_live(db, op, name, || self.now(), entry)
+        })
     }
 
     async fn put(
@@ -374,7 +426,7 @@ impl KvStore for SledStore {
         let op = Operation::Put;
         rules::check_put(&self.inner.caps, collection, key, value.len(), ttl).map_err(tag(op))?;
         let db = self.db_open(op)?;
-        let stored = encode_ivec(&value, expires_at(self.now(), ttl));
+        let stored = encode_ivec(&value, self.expiry(ttl));
         with_encoded_pair(collection, key, |name| db.insert(name, stored))
             .map_err(|e| sled_error(op, e))?;
         self.settle(op, true).await
@@ -398,28 +450,13 @@ impl KvStore for SledStore {
     async fn get_many(&self, collection: &str, keys: &[&str]) -> Result<Vec<Option<Bytes>>> {
         let op = Operation::GetMany;
         rules::check_keys(&self.inner.caps, collection, keys).map_err(tag(op))?;
-        let now = self.now();
-        keys.iter()
-            .map(|key| {
-                let live = with_encoded_pair(collection, key, |name| self.live(op, name, || now))?;
-                Ok(live.map(|e| value_bytes(e.stored, e.offset)))
-            })
-            .collect()
+        self.read_many(op, collection, keys, entry_value)
     }
 
     async fn get_entries(&self, collection: &str, keys: &[&str]) -> Result<Vec<Option<Entry>>> {
         let op = Operation::GetEntries;
         rules::check_keys(&self.inner.caps, collection, keys).map_err(tag(op))?;
-        let now = self.now();
-        keys.iter()
-            .map(|key| {
-                let live = with_encoded_pair(collection, key, |name| self.live(op, name, || now))?;
-                Ok(live.map(|e| Entry {
-                    ttl: remaining(e.expires_at, e.now),
-                    value: value_bytes(e.stored, e.offset),
-                }))
-            })
-            .collect()
+        self.read_many(op, collection, keys, entry)
     }
 
     async fn put_many(
@@ -434,7 +471,7 @@ impl KvStore for SledStore {
         if entries.is_empty() {
             return Ok(());
         }
-        let at = expires_at(self.now(), ttl);
+        let at = self.expiry(ttl);
         // Inserts of one batch apply in order: the last duplicate of a key wins.
         let mut batch = sled::Batch::default();
         for (key, value) in &entries {
