@@ -4,7 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mcp_kv_core::{Bytes, KvStore, ManualClock, Session};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use mcp_kv_core::session::SESSION_MARKERS;
+use mcp_kv_core::testkit::Intercept;
+use mcp_kv_core::{Bytes, KvStore, ManualClock, Operation, Session};
 
 fn b(s: &'static str) -> Bytes {
     Bytes::from_static(s.as_bytes())
@@ -63,92 +67,44 @@ async fn concurrent_first_writes_share_one_incarnation() {
 
 /// A memory store without `touch` that, once armed, deletes the session marker right after
 /// the next read of it: an `end()` on another replica landing between a session's read of
-/// its marker and the refresh.
-#[derive(Debug)]
-struct EndedMeanwhile {
-    inner: mcp_kv_memory::MemoryStore,
-    armed: std::sync::atomic::AtomicBool,
-}
-
-#[mcp_kv_core::async_trait]
-impl KvStore for EndedMeanwhile {
-    fn capabilities(&self) -> mcp_kv_core::Capabilities {
-        let mut caps = self.inner.capabilities();
-        caps.touch = false;
-        caps
-    }
-    async fn get_entry(&self, c: &str, k: &str) -> mcp_kv_core::Result<Option<mcp_kv_core::Entry>> {
-        let entry = self.inner.get_entry(c, k).await?;
-        if c == mcp_kv_core::session::SESSION_MARKERS
-            && self.armed.swap(false, std::sync::atomic::Ordering::SeqCst)
-        {
-            self.inner.delete(c, k).await?;
-        }
-        Ok(entry)
-    }
-    async fn put(
-        &self,
-        c: &str,
-        k: &str,
-        v: Bytes,
-        ttl: Option<Duration>,
-    ) -> mcp_kv_core::Result<()> {
-        self.inner.put(c, k, v, ttl).await
-    }
-    async fn delete(&self, c: &str, k: &str) -> mcp_kv_core::Result<bool> {
-        self.inner.delete(c, k).await
-    }
-    async fn put_if_absent(
-        &self,
-        c: &str,
-        k: &str,
-        v: Bytes,
-        ttl: Option<Duration>,
-    ) -> mcp_kv_core::Result<bool> {
-        self.inner.put_if_absent(c, k, v, ttl).await
-    }
-    async fn compare_and_swap(
-        &self,
-        c: &str,
-        k: &str,
-        current: Option<&[u8]>,
-        new: Option<Bytes>,
-        ttl: Option<Duration>,
-    ) -> mcp_kv_core::Result<bool> {
-        self.inner.compare_and_swap(c, k, current, new, ttl).await
-    }
-    async fn keys(
-        &self,
-        c: &str,
-        cursor: Option<mcp_kv_core::Cursor>,
-        limit: usize,
-    ) -> mcp_kv_core::Result<mcp_kv_core::Page> {
-        self.inner.keys(c, cursor, limit).await
-    }
-    async fn clear(&self, c: &str) -> mcp_kv_core::Result<u64> {
-        self.inner.clear(c).await
-    }
+/// its marker and the refresh. Returns the store and its arming switch.
+fn ended_meanwhile() -> (Arc<dyn KvStore>, Arc<AtomicBool>) {
+    let inner: Arc<dyn KvStore> = Arc::new(mcp_kv_memory::MemoryStore::new());
+    let armed = Arc::new(AtomicBool::new(false));
+    let mut caps = inner.capabilities();
+    caps.touch = false;
+    let (other_replica, switch) = (inner.clone(), armed.clone());
+    let store = Intercept::new(inner)
+        .with_capabilities(caps)
+        .after(move |call, _| {
+            let end_it = matches!(call.op, Operation::Get | Operation::GetEntry)
+                && call.in_collection(SESSION_MARKERS)
+                && switch.swap(false, Ordering::SeqCst);
+            let other_replica = other_replica.clone();
+            async move {
+                if end_it {
+                    let key = call.key.as_deref().unwrap_or_default();
+                    other_replica.delete(SESSION_MARKERS, key).await?;
+                }
+                Ok(())
+            }
+        });
+    (Arc::new(store), armed)
 }
 
 #[tokio::test]
 async fn an_access_racing_end_does_not_bring_the_session_back() {
-    let store = Arc::new(EndedMeanwhile {
-        inner: mcp_kv_memory::MemoryStore::new(),
-        armed: false.into(),
-    });
+    let (store, armed) = ended_meanwhile();
     let s = Session::new(store.clone(), "sid", Duration::from_secs(60)).unwrap();
     s.put("k", b("v")).await.unwrap();
-    store.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+    armed.store(true, Ordering::SeqCst);
     assert_eq!(
         s.get("k").await.unwrap(),
         None,
         "read through an ended session"
     );
     assert_eq!(
-        store
-            .get(mcp_kv_core::session::SESSION_MARKERS, "sid")
-            .await
-            .unwrap(),
+        store.get(SESSION_MARKERS, "sid").await.unwrap(),
         None,
         "the ended session's marker was written back"
     );

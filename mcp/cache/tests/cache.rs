@@ -5,8 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mcp_kv_cache::{CacheConfig, Method, Partition, ResponseCache};
+use mcp_kv_core::testkit::Intercept;
 use mcp_kv_core::{
     async_trait, Bytes, Capabilities, DynStore, Entry, Error, ErrorKind, KvStore, ManualClock,
+    Operation,
 };
 use mcp_kv_memory::MemoryStore;
 use serde_json::{json, Value};
@@ -673,52 +675,13 @@ async fn a_result_computed_across_an_invalidation_is_not_stored() {
     assert_eq!(fresh, Ok(text("fresh")));
 }
 
-/// A memory store whose `put` takes 100 ms.
-#[derive(Debug)]
-struct SlowPuts(MemoryStore);
-
-#[async_trait]
-impl KvStore for SlowPuts {
-    fn capabilities(&self) -> Capabilities {
-        self.0.capabilities()
-    }
-    async fn get_entry(&self, c: &str, k: &str) -> mcp_kv_core::Result<Option<Entry>> {
-        self.0.get_entry(c, k).await
-    }
-    async fn put(
-        &self,
-        c: &str,
-        k: &str,
-        v: Bytes,
-        ttl: Option<Duration>,
-    ) -> mcp_kv_core::Result<()> {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        self.0.put(c, k, v, ttl).await
-    }
-    async fn delete(&self, c: &str, k: &str) -> mcp_kv_core::Result<bool> {
-        self.0.delete(c, k).await
-    }
-    async fn compare_and_swap(
-        &self,
-        c: &str,
-        k: &str,
-        current: Option<&[u8]>,
-        new: Option<Bytes>,
-        ttl: Option<Duration>,
-    ) -> mcp_kv_core::Result<bool> {
-        self.0.compare_and_swap(c, k, current, new, ttl).await
-    }
-    async fn collections(&self) -> mcp_kv_core::Result<Vec<String>> {
-        self.0.collections().await
-    }
-    async fn clear(&self, c: &str) -> mcp_kv_core::Result<u64> {
-        self.0.clear(c).await
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_invalidation_during_the_store_write_holds() {
-    let store: DynStore = Arc::new(SlowPuts(MemoryStore::new()));
+    // A memory store whose `put` takes 100 ms.
+    let store: DynStore = Arc::new(
+        Intercept::new(Arc::new(MemoryStore::new()))
+            .delay(Operation::Put, Duration::from_millis(100)),
+    );
     let cache = ResponseCache::builder(store).config(tool_config()).build();
     // The handler answers at once; the put is in flight for 100 ms.
     let at_once = async { R::Ok(text("old")) };
@@ -959,35 +922,13 @@ async fn corrupted_entries_are_replaced_not_fatal() {
     }
 }
 
-/// A store whose every operation fails.
-#[derive(Debug)]
-struct Broken;
-
-#[async_trait]
-impl KvStore for Broken {
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::default()
-    }
-    async fn get_entry(&self, _: &str, _: &str) -> mcp_kv_core::Result<Option<Entry>> {
-        Err(Error::new(ErrorKind::Unavailable, "down"))
-    }
-    async fn put(
-        &self,
-        _: &str,
-        _: &str,
-        _: Bytes,
-        _: Option<Duration>,
-    ) -> mcp_kv_core::Result<()> {
-        Err(Error::new(ErrorKind::Unavailable, "down"))
-    }
-    async fn delete(&self, _: &str, _: &str) -> mcp_kv_core::Result<bool> {
-        Err(Error::new(ErrorKind::Unavailable, "down"))
-    }
-}
-
 #[tokio::test]
 async fn a_failing_store_never_fails_requests() {
-    let cache = ResponseCache::new(Arc::new(Broken));
+    // A store whose every operation fails.
+    let broken = Intercept::new(memory())
+        .with_capabilities(Capabilities::default())
+        .before(|_| async { Err(Error::new(ErrorKind::Unavailable, "down")) });
+    let cache = ResponseCache::new(Arc::new(broken));
     let r = cache
         .get_or_compute(
             Method::ToolsList,

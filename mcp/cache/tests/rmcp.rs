@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use mcp_kv_cache::rmcp::{CachingHandler, KvSessionStore};
 use mcp_kv_cache::{CacheConfig, Method, ResponseCache};
-use mcp_kv_core::{DynStore, KvStore, ManualClock};
+use mcp_kv_core::testkit::Intercept;
+use mcp_kv_core::{DynStore, KvStore, ManualClock, Operation};
 use mcp_kv_memory::MemoryStore;
 use rmcp::model::*;
 use rmcp::service::{RequestContext, RoleServer, RunningService};
@@ -448,91 +449,50 @@ enum AfterGet {
 
 /// A memory store that can hide `touch` / `compare_and_swap` from its capabilities and runs
 /// one [`AfterGet`] action after the next `get`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Hooked {
-    inner: MemoryStore,
-    touch: bool,
-    cas: bool,
-    after_get: std::sync::Mutex<Option<(String, AfterGet)>>,
+    store: DynStore,
+    after_get: Arc<std::sync::Mutex<Option<(String, AfterGet)>>>,
 }
 
 impl Hooked {
-    fn new(touch: bool, cas: bool) -> Arc<Self> {
-        Arc::new(Hooked {
-            inner: MemoryStore::new(),
-            touch,
-            cas,
-            after_get: std::sync::Mutex::new(None),
-        })
+    fn new(touch: bool, cas: bool) -> Self {
+        let inner: DynStore = Arc::new(MemoryStore::new());
+        let mut caps = inner.capabilities();
+        caps.touch = touch;
+        caps.compare_and_swap = cas;
+        let after_get = Arc::new(std::sync::Mutex::new(None::<(String, AfterGet)>));
+        let (pending, other_caller) = (after_get.clone(), inner.clone());
+        let store = Intercept::new(inner)
+            .with_capabilities(caps)
+            .after(move |call, ok| {
+                let action = match (call.op, ok) {
+                    (Operation::Get, true) => pending.lock().unwrap().take(),
+                    _ => None,
+                };
+                let other_caller = other_caller.clone();
+                async move {
+                    let collection = call.collection.as_deref().unwrap_or_default();
+                    match action {
+                        Some((k, AfterGet::Delete)) => {
+                            other_caller.delete(collection, &k).await?;
+                        }
+                        Some((k, AfterGet::Put(v))) => {
+                            other_caller.put(collection, &k, v.into(), None).await?
+                        }
+                        None => {}
+                    }
+                    Ok(())
+                }
+            });
+        Hooked {
+            store: Arc::new(store),
+            after_get,
+        }
     }
 
     fn after_next_get(&self, key: &str, action: AfterGet) {
         *self.after_get.lock().unwrap() = Some((key.to_string(), action));
-    }
-}
-
-#[mcp_kv_core::async_trait]
-impl KvStore for Hooked {
-    fn capabilities(&self) -> mcp_kv_core::Capabilities {
-        let mut caps = self.inner.capabilities();
-        caps.touch = self.touch;
-        caps.compare_and_swap = self.cas;
-        caps
-    }
-    async fn get_entry(
-        &self,
-        collection: &str,
-        key: &str,
-    ) -> mcp_kv_core::Result<Option<mcp_kv_core::Entry>> {
-        self.inner.get_entry(collection, key).await
-    }
-    async fn get(
-        &self,
-        collection: &str,
-        key: &str,
-    ) -> mcp_kv_core::Result<Option<mcp_kv_core::Bytes>> {
-        let value = self.inner.get(collection, key).await?;
-        let action = self.after_get.lock().unwrap().take();
-        match action {
-            Some((k, AfterGet::Delete)) => {
-                self.inner.delete(collection, &k).await?;
-            }
-            Some((k, AfterGet::Put(v))) => self.inner.put(collection, &k, v.into(), None).await?,
-            None => {}
-        }
-        Ok(value)
-    }
-    async fn put(
-        &self,
-        collection: &str,
-        key: &str,
-        value: mcp_kv_core::Bytes,
-        ttl: Option<Duration>,
-    ) -> mcp_kv_core::Result<()> {
-        self.inner.put(collection, key, value, ttl).await
-    }
-    async fn delete(&self, collection: &str, key: &str) -> mcp_kv_core::Result<bool> {
-        self.inner.delete(collection, key).await
-    }
-    async fn compare_and_swap(
-        &self,
-        collection: &str,
-        key: &str,
-        current: Option<&[u8]>,
-        new: Option<mcp_kv_core::Bytes>,
-        ttl: Option<Duration>,
-    ) -> mcp_kv_core::Result<bool> {
-        self.inner
-            .compare_and_swap(collection, key, current, new, ttl)
-            .await
-    }
-    async fn touch(
-        &self,
-        collection: &str,
-        key: &str,
-        ttl: Option<Duration>,
-    ) -> mcp_kv_core::Result<bool> {
-        self.inner.touch(collection, key, ttl).await
     }
 }
 
@@ -558,7 +518,7 @@ async fn session_refresh_never_undoes_a_concurrent_delete_or_replace() {
     // Every way the session store can refresh: native touch, compare_and_swap, neither.
     for (touch, cas) in [(true, true), (false, true), (false, false)] {
         let hooked = Hooked::new(touch, cas);
-        let store: DynStore = hooked.clone();
+        let store = hooked.store.clone();
         let sessions = KvSessionStore::new(store.clone());
         let key = session_key("s1");
 
@@ -618,7 +578,7 @@ async fn session_refresh_never_undoes_a_concurrent_delete_or_replace() {
 #[tokio::test]
 async fn session_load_without_an_atomic_refresh_still_loads() {
     let hooked = Hooked::new(false, false);
-    let store: DynStore = hooked.clone();
+    let store = hooked.store.clone();
     let sessions = KvSessionStore::new(store);
     sessions.store("s1", &session_state()).await.unwrap();
     assert!(sessions.load("s1").await.unwrap().is_some());

@@ -1,11 +1,13 @@
 //! rmcp's OAuth client stores on the memory backend.
 #![cfg(feature = "rmcp-auth")]
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use mcp_kv_cache::rmcp::{KvCredentialStore, KvStateStore};
-use mcp_kv_core::{DynStore, KvStore, ManualClock};
+use mcp_kv_core::testkit::Intercept;
+use mcp_kv_core::{DynStore, KvStore, ManualClock, Operation};
 use mcp_kv_memory::MemoryStore;
 use rmcp::transport::auth::{
     CredentialStore, StateStore, StoredAuthorizationState, StoredCredentials,
@@ -182,74 +184,22 @@ async fn a_lease_never_collides_with_another_accounts_credentials() {
     drop(guard);
 }
 
-/// A memory store whose next `put_if_absent` is applied but never answers, as when a caller's
-/// timeout drops the request after the server ran it.
-#[derive(Debug)]
-struct HangsAfterPutIfAbsent {
-    inner: MemoryStore,
-    hang: std::sync::atomic::AtomicBool,
-}
-
-#[mcp_kv_core::async_trait]
-impl KvStore for HangsAfterPutIfAbsent {
-    fn capabilities(&self) -> mcp_kv_core::Capabilities {
-        self.inner.capabilities()
-    }
-    async fn get_entry(
-        &self,
-        collection: &str,
-        key: &str,
-    ) -> mcp_kv_core::Result<Option<mcp_kv_core::Entry>> {
-        self.inner.get_entry(collection, key).await
-    }
-    async fn put(
-        &self,
-        collection: &str,
-        key: &str,
-        value: mcp_kv_core::Bytes,
-        ttl: Option<Duration>,
-    ) -> mcp_kv_core::Result<()> {
-        self.inner.put(collection, key, value, ttl).await
-    }
-    async fn delete(&self, collection: &str, key: &str) -> mcp_kv_core::Result<bool> {
-        self.inner.delete(collection, key).await
-    }
-    async fn put_if_absent(
-        &self,
-        collection: &str,
-        key: &str,
-        value: mcp_kv_core::Bytes,
-        ttl: Option<Duration>,
-    ) -> mcp_kv_core::Result<bool> {
-        let won = self
-            .inner
-            .put_if_absent(collection, key, value, ttl)
-            .await?;
-        if self.hang.swap(false, std::sync::atomic::Ordering::SeqCst) {
-            std::future::pending::<()>().await;
-        }
-        Ok(won)
-    }
-    async fn compare_and_swap(
-        &self,
-        collection: &str,
-        key: &str,
-        current: Option<&[u8]>,
-        new: Option<mcp_kv_core::Bytes>,
-        ttl: Option<Duration>,
-    ) -> mcp_kv_core::Result<bool> {
-        self.inner
-            .compare_and_swap(collection, key, current, new, ttl)
-            .await
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_acquire_releases_the_lease_it_took() {
-    let store: DynStore = Arc::new(HangsAfterPutIfAbsent {
-        inner: MemoryStore::new(),
-        hang: true.into(),
-    });
+    // A memory store whose next `put_if_absent` is applied but never answers, as when a
+    // caller's timeout drops the request after the server ran it.
+    let hang = AtomicBool::new(true);
+    let store: DynStore = Arc::new(Intercept::new(Arc::new(MemoryStore::new())).after(
+        move |call, _| {
+            let hang_now = call.op == Operation::PutIfAbsent && hang.swap(false, Ordering::SeqCst);
+            async move {
+                if hang_now {
+                    std::future::pending::<()>().await;
+                }
+                Ok(())
+            }
+        },
+    ));
     let creds = KvCredentialStore::new(store.clone(), "acct").lock_ttl(Duration::from_secs(30));
     // The caller gives up while the store has taken the lease but not answered yet.
     assert!(

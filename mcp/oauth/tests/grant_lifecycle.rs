@@ -3,12 +3,9 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
-use mcp_kv_core::{
-    async_trait, Bytes, Capabilities, DynStore, Entry, Error, ErrorKind, KvStore, ManualClock,
-    Result as KvResult,
-};
+use mcp_kv_core::testkit::Intercept;
+use mcp_kv_core::{DynStore, Error, ErrorKind, ManualClock, Operation};
 use mcp_kv_memory::MemoryStore;
 use mcp_kv_oauth::{
     pkce_challenge, AuthorizationRequest, ClientMetadata, CodeExchange, EncryptionKey, OAuthError,
@@ -19,65 +16,6 @@ const REDIRECT: &str = "http://127.0.0.1:33418/callback";
 const MCP: &str = "https://mcp.example/mcp";
 const VERIFIER: &str = "verifier-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFG";
 const SUBJECT: &str = "user-42@idp.example";
-
-/// Forwards everything to `inner`, except that, while `fail` is set, every delete in a
-/// collection ending with `.access` fails with a temporary error.
-#[derive(Debug)]
-struct FailingAccessDeletes {
-    inner: DynStore,
-    fail: AtomicBool,
-}
-
-#[async_trait]
-impl KvStore for FailingAccessDeletes {
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-    async fn get_entry(&self, collection: &str, key: &str) -> KvResult<Option<Entry>> {
-        self.inner.get_entry(collection, key).await
-    }
-    async fn put(
-        &self,
-        collection: &str,
-        key: &str,
-        value: Bytes,
-        ttl: Option<Duration>,
-    ) -> KvResult<()> {
-        self.inner.put(collection, key, value, ttl).await
-    }
-    async fn delete(&self, collection: &str, key: &str) -> KvResult<bool> {
-        if self.fail.load(Ordering::SeqCst) && collection.ends_with(".access") {
-            return Err(
-                Error::new(ErrorKind::Unavailable, "injected delete failure").set_temporary(true),
-            );
-        }
-        self.inner.delete(collection, key).await
-    }
-    async fn put_if_absent(
-        &self,
-        collection: &str,
-        key: &str,
-        value: Bytes,
-        ttl: Option<Duration>,
-    ) -> KvResult<bool> {
-        self.inner.put_if_absent(collection, key, value, ttl).await
-    }
-    async fn take(&self, collection: &str, key: &str) -> KvResult<Option<Bytes>> {
-        self.inner.take(collection, key).await
-    }
-    async fn compare_and_swap(
-        &self,
-        collection: &str,
-        key: &str,
-        current: Option<&[u8]>,
-        new: Option<Bytes>,
-        ttl: Option<Duration>,
-    ) -> KvResult<bool> {
-        self.inner
-            .compare_and_swap(collection, key, current, new, ttl)
-            .await
-    }
-}
 
 fn store_over(raw: DynStore, clock: &ManualClock) -> TokenStore {
     TokenStore::builder(raw)
@@ -122,11 +60,31 @@ async fn tokens(store: &TokenStore, client_id: &str, scopes: &[&str]) -> TokenPa
 #[tokio::test]
 async fn revoked_family_leaves_no_access_token_after_failed_rotation_deletes() {
     let clock = ManualClock::new();
-    let faulty = Arc::new(FailingAccessDeletes {
-        inner: Arc::new(MemoryStore::builder().clock(clock.clone()).build()),
-        fail: AtomicBool::new(false),
+    // While `fail` is set, every delete in a collection ending with `.access` fails with a
+    // temporary error; everything else reaches the memory store.
+    let fail = Arc::new(AtomicBool::new(false));
+    let failing = fail.clone();
+    let faulty = Intercept::new(Arc::new(
+        MemoryStore::builder().clock(clock.clone()).build(),
+    ))
+    .before(move |call| {
+        let refuse = failing.load(Ordering::SeqCst)
+            && call.op == Operation::Delete
+            && call
+                .collection
+                .as_deref()
+                .is_some_and(|c| c.ends_with(".access"));
+        async move {
+            match refuse {
+                true => Err(
+                    Error::new(ErrorKind::Unavailable, "injected delete failure")
+                        .set_temporary(true),
+                ),
+                false => Ok(()),
+            }
+        }
     });
-    let store = store_over(faulty.clone(), &clock);
+    let store = store_over(Arc::new(faulty), &clock);
     let client = store
         .register_client(ClientMetadata::new([REDIRECT]))
         .await
@@ -134,7 +92,7 @@ async fn revoked_family_leaves_no_access_token_after_failed_rotation_deletes() {
     let id = &client.client_id;
     let gen0 = tokens(&store, id, &["tools:call"]).await;
 
-    faulty.fail.store(true, Ordering::SeqCst);
+    fail.store(true, Ordering::SeqCst);
     // Rotation 0 → 1: the delete of access token 0 fails (best effort: the refresh succeeds).
     let gen1 = store
         .refresh(RefreshRequest::new(gen0.refresh_token.clone(), id))
@@ -149,14 +107,14 @@ async fn revoked_family_leaves_no_access_token_after_failed_rotation_deletes() {
         Ok(pair) => pair,
         Err(e) => {
             assert_eq!(e.error_code(), "temporarily_unavailable", "{e}");
-            faulty.fail.store(false, Ordering::SeqCst);
+            fail.store(false, Ordering::SeqCst);
             store
                 .refresh(RefreshRequest::new(gen1.refresh_token.clone(), id))
                 .await
                 .unwrap()
         }
     };
-    faulty.fail.store(false, Ordering::SeqCst);
+    fail.store(false, Ordering::SeqCst);
 
     assert!(store
         .revoke(gen2.refresh_token.expose_secret())

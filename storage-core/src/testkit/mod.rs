@@ -31,8 +31,15 @@
 //!
 //! Every case works in collections of its own (`ck-<run id>-<case>-…`) and clears them when it
 //! ends, so a suite can share a server with other runs.
+//!
+//! For tests of code that sits on a store (a wrapper, a token store, a cache), [`Intercept`]
+//! forwards to a real store and injects faults around chosen operations: failures, delays,
+//! lost replies, calls that never answer, writes landing between two steps.
 
 mod cases;
+mod intercept;
+
+pub use intercept::{Call, Intercept};
 
 use std::fmt;
 use std::future::Future;
