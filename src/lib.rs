@@ -113,6 +113,8 @@ mod open;
 
 pub use mcp_kv_core::*;
 pub use open::open;
+#[doc(hidden)]
+pub use open::StoreUrl;
 
 /// The in-memory backend (feature `memory`).
 #[cfg(feature = "memory")]

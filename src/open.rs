@@ -36,16 +36,9 @@ use mcp_kv_core::{DynStore, Error, ErrorKind, Operation, Result};
 /// # }).unwrap();
 /// ```
 pub async fn open(url: &str) -> Result<DynStore> {
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| config("the URL has no scheme (expected e.g. memory://, sqlite://path)"))?;
-    // Schemes are case-insensitive (RFC 3986).
-    let scheme = scheme.to_ascii_lowercase();
-    let scheme = scheme.as_str();
-    let (location, query) = match rest.split_once('?') {
-        Some((l, q)) => (l, q),
-        None => (rest, ""),
-    };
+    let parsed = StoreUrl::parse(url)?;
+    let (scheme, rest) = (parsed.scheme(), parsed.rest());
+    let (location, query) = (parsed.location(), parsed.query());
     let store: DynStore = match scheme {
         "memory" => open_memory(location, query)?,
         "sqlite" => open_sqlite(location, query)?,
@@ -64,6 +57,84 @@ pub async fn open(url: &str) -> Result<DynStore> {
     Ok(store)
 }
 
+/// A store URL split as [`open`] reads it: `scheme://location?query`, the scheme lowercased
+/// (schemes are case-insensitive, RFC 3986), the location up to the first `?`.
+///
+/// Not part of the stable API: it exists so that the `mcp-kv` tool reads URLs (the path of a
+/// local store, the parameters) exactly as `open` does, with one parser.
+#[doc(hidden)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreUrl<'a> {
+    scheme: String,
+    rest: &'a str,
+    location: &'a str,
+    query: &'a str,
+}
+
+impl<'a> StoreUrl<'a> {
+    /// Splits `url`; a URL without `://` is an [`ErrorKind::Config`] error (not echoing it).
+    pub fn parse(url: &'a str) -> Result<StoreUrl<'a>> {
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+            config("the URL has no scheme (expected e.g. memory://, sqlite://path)")
+        })?;
+        let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
+        Ok(StoreUrl {
+            scheme: scheme.to_ascii_lowercase(),
+            rest,
+            location,
+            query,
+        })
+    }
+
+    /// The scheme, lowercased.
+    pub fn scheme(&self) -> &str {
+        &self.scheme
+    }
+
+    /// Everything after `://`, as written.
+    pub fn rest(&self) -> &'a str {
+        self.rest
+    }
+
+    /// What is between `://` and the first `?`, as written (not percent-decoded).
+    pub fn location(&self) -> &'a str {
+        self.location
+    }
+
+    /// What follows the first `?`, as written (empty when there is none).
+    pub fn query(&self) -> &'a str {
+        self.query
+    }
+
+    /// The location percent-decoded: the file path of a `sqlite://` or `sled://` URL.
+    pub fn path(&self) -> Result<String> {
+        decoded(self.location)
+    }
+
+    /// The query's `name=value` pairs as written, empty pairs skipped, in order (a pair
+    /// without `=` has an empty value).
+    pub fn pairs(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        query_pairs(self.query)
+    }
+
+    /// The percent-decoded value of the last parameter called `name`, if any.
+    pub fn param(&self, name: &str) -> Result<Option<String>> {
+        self.pairs()
+            .filter(|(k, _)| *k == name)
+            .last()
+            .map(|(_, v)| decoded(v))
+            .transpose()
+    }
+}
+
+/// The `name=value` pairs of a query string, as written (see [`StoreUrl::pairs`]).
+fn query_pairs(query: &str) -> impl Iterator<Item = (&str, &str)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+}
+
 fn config(msg: impl Into<std::borrow::Cow<'static, str>>) -> Error {
     Error::new(ErrorKind::Config, msg).with_operation(Operation::Open)
 }
@@ -78,7 +149,6 @@ fn not_compiled(scheme: &str, feature: &str) -> Error {
 }
 
 /// A percent-decoded path or parameter value. Not echoed on error: it may be a secret.
-#[allow(dead_code)] // used only by some feature combinations
 fn decoded(part: &str) -> Result<String> {
     mcp_kv_core::encoding::unescape(part).map_err(|_| {
         config("malformed percent-encoding in the URL (`%` must start two hex digits of UTF-8)")
@@ -90,8 +160,7 @@ fn decoded(part: &str) -> Result<String> {
 #[allow(dead_code)] // used only by some feature combinations
 fn params<'a>(query: &'a str, known: &[&str]) -> Result<Vec<(&'a str, String)>> {
     let mut out = Vec::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+    for (k, v) in query_pairs(query) {
         if !known.contains(&k) {
             // Named only when it looks like a parameter name: the query may hold a secret.
             let shown =

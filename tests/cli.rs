@@ -464,3 +464,242 @@ fn an_interrupted_bench_removes_its_entries() {
     assert!(err.contains("interrupted"), "{err}");
     assert_eq!(ok(&mcp_kv(d, &["--url", url, "collections"])), "");
 }
+
+/// Two `migrate`s on one progress file: the second fails at once, in one line, writing
+/// nothing; the lock is the operating system's, so a killed first run does not leave it held.
+#[test]
+fn a_second_migrate_on_the_same_progress_file_is_refused() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let d = dir.path();
+    let src = "sqlite://src.db";
+    for i in 0..6 {
+        ok(&mcp_kv(
+            d,
+            &["--url", src, "put", "c", &format!("k{i}"), "v"],
+        ));
+    }
+    let migrate = [
+        "migrate",
+        "--from",
+        src,
+        "--to",
+        "sqlite://dst.db",
+        "--batch",
+        "2",
+        "--state",
+        "m.json",
+    ];
+    // The first one holds after its first batch (progress saved) until its stdin closes.
+    let mut first = Command::new(env!("CARGO_BIN_EXE_mcp-kv"))
+        .current_dir(d)
+        .env_remove("MCP_KV_URL")
+        .args(migrate)
+        .args(["--hold-after-batches", "1"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("running mcp-kv: {e}"));
+    let stderr = first.stderr.take().unwrap_or_else(|| panic!("no stderr"));
+    let mut said = String::new();
+    for line in std::io::BufReader::new(stderr).lines() {
+        let line = line.unwrap_or_else(|e| panic!("{e}"));
+        said.push_str(&line);
+        if line.contains("holding after 1 batches") {
+            break;
+        }
+    }
+    assert!(
+        said.contains("holding"),
+        "the first migrate did not start: {said}"
+    );
+    let progress = std::fs::read(d.join("m.json")).unwrap_or_else(|e| panic!("{e}"));
+
+    let second = mcp_kv(d, &migrate);
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("another migrate is running on m.json"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(
+        std::fs::read(d.join("m.json")).unwrap_or_else(|e| panic!("{e}")),
+        progress,
+        "the second migrate wrote the progress file"
+    );
+
+    // Killed (no chance to clean up): its lock goes with it.
+    first.kill().unwrap_or_else(|e| panic!("{e}"));
+    first.wait().unwrap_or_else(|e| panic!("{e}"));
+    let out = mcp_kv(d, &migrate);
+    let report = ok(&out);
+    assert!(report.contains("migration complete"), "{report}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("resuming from m.json"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!d.join("m.json").exists() && !d.join("m.json.lock").exists());
+    assert_eq!(
+        ok(&mcp_kv(d, &["--url", "sqlite://dst.db", "keys", "c"]))
+            .lines()
+            .count(),
+        6
+    );
+}
+
+/// The same Redis server or DynamoDB table under two spellings is refused before anything is
+/// opened (no server needed: the refusal comes first).
+#[test]
+fn migrate_refuses_the_same_network_store_however_spelled() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let d = dir.path();
+    for (from, to) in [
+        ("redis://localhost:6379", "redis://127.0.0.1:6379"),
+        ("redis://127.0.0.1", "redis://127.0.0.1:6379/0"),
+        ("redis://[::1]:6379/", "redis://LOCALHOST:6379/0"),
+        ("redis://u:pw@localhost/3", "redis://127.0.0.1:6379/3/"),
+        (
+            "dynamodb://tbl?endpoint=http://localhost:8000",
+            "dynamodb://tbl?endpoint=http://127.0.0.1:8000",
+        ),
+        (
+            "dynamodb://tbl?region=eu-west-1&endpoint=http://localhost:8000",
+            "dynamodb://tbl/?endpoint=http%3A%2F%2F127.0.0.1%3A8000%2F&region=eu-west-1",
+        ),
+    ] {
+        let out = mcp_kv(
+            d,
+            &["migrate", "--from", from, "--to", to, "--state", "m.json"],
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{from} -> {to}: {err}");
+        assert!(err.contains("name the same store"), "{from} -> {to}: {err}");
+        assert!(!d.join("m.json").exists());
+    }
+}
+
+/// Whether this process runs as root (which file permissions do not stop): the owner of a
+/// file it creates.
+#[cfg(unix)]
+fn running_as_root(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let probe = dir.join("uid-probe");
+    std::fs::write(&probe, b"").unwrap_or_else(|e| panic!("{e}"));
+    let uid = std::fs::metadata(&probe).map_or(1, |m| m.uid());
+    std::fs::remove_file(&probe).unwrap_or_else(|e| panic!("{e}"));
+    uid == 0
+}
+
+/// A SQLite file its user may not write: read commands work (and stay quiet about the
+/// checkpoint SQLite cannot make when closing), writes fail in one line; in a read-only
+/// directory (where SQLite cannot create its `-wal`/`-shm` files) the refusal says why. As
+/// root, whom permissions do not stop, the tool runs as `nobody` through `setpriv`.
+#[cfg(unix)]
+#[test]
+fn read_commands_work_on_a_read_only_sqlite_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let test = "read_commands_work_on_a_read_only_sqlite_file";
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let d = dir.path().join("ro");
+    std::fs::create_dir(&d).unwrap_or_else(|e| panic!("{e}"));
+    let root = running_as_root(dir.path());
+    // The tool itself, not just `setpriv`: a checkout under a directory `nobody` may not enter
+    // (say /root) leaves its binary out of that user's reach.
+    let setpriv_works = || {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_mcp-kv"))
+            .arg("--help")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if root && !setpriv_works() {
+        return mcp_kv_core::testkit::announce_skip(
+            test,
+            "running as root, and setpriv cannot run the tool as nobody (no setpriv, or the \
+             binary is in a directory nobody may not enter)",
+        );
+    }
+    let unprivileged = |args: &[&str]| -> Output {
+        let mut cmd = if root {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(env!("CARGO_BIN_EXE_mcp-kv"));
+            c
+        } else {
+            Command::new(env!("CARGO_BIN_EXE_mcp-kv"))
+        };
+        cmd.current_dir(&d)
+            .env_remove("MCP_KV_URL")
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("running mcp-kv: {e}"))
+    };
+    let chmod = |p: &Path, mode: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
+            .unwrap_or_else(|e| panic!("chmod {}: {e}", p.display()))
+    };
+    let url = "sqlite://s.db";
+    ok(&mcp_kv(
+        &d,
+        &["--url", url, "put", "c", "k", "v", "--ttl", "1h"],
+    ));
+    ok(&mcp_kv(&d, &["--url", url, "put", "c", "k2", "w"]));
+    chmod(dir.path(), 0o755);
+    chmod(&d.join("s.db"), 0o444);
+    for mode in [0o777, 0o555] {
+        // Those a reader left behind would let the next one read even from a read-only
+        // directory.
+        for companion in ["s.db-wal", "s.db-shm"] {
+            let _ = std::fs::remove_file(d.join(companion));
+        }
+        chmod(&d, mode);
+        let read_only_dir = mode == 0o555;
+        // Twice: the first run leaves `-wal`/`-shm` files (owned by that user) that the
+        // second finds.
+        for _ in 0..2 {
+            for cmd in [
+                &["get", "c", "k"][..],
+                &["keys", "c"],
+                &["collections"],
+                &["ttl", "c", "k"],
+                &["stats"],
+            ] {
+                let mut args = vec!["--url", url];
+                args.extend(cmd);
+                let out = unprivileged(&args);
+                let err = String::from_utf8_lossy(&out.stderr);
+                if read_only_dir {
+                    assert!(!out.status.success(), "{args:?}");
+                    assert!(err.contains("has no read-only mode"), "{args:?}: {err}");
+                    assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+                } else {
+                    assert!(out.status.success(), "{args:?}: {err}");
+                }
+            }
+        }
+        if !read_only_dir {
+            let get = |k: &str| {
+                String::from_utf8_lossy(&unprivileged(&["--url", url, "get", "c", k]).stdout)
+                    .into_owned()
+            };
+            assert_eq!(get("k"), "v");
+            assert_eq!(get("k2"), "w");
+        }
+        for cmd in [&["put", "c", "k", "x"][..], &["delete", "c", "k"]] {
+            let mut args = vec!["--url", url];
+            args.extend(cmd);
+            let out = unprivileged(&args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+            assert!(err.contains("read-only"), "{args:?}: {err}");
+            assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        }
+    }
+    chmod(&d, 0o755);
+    chmod(&d.join("s.db"), 0o644);
+    assert_eq!(ok(&mcp_kv(&d, &["--url", url, "get", "c", "k"])), "v");
+}

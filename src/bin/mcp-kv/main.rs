@@ -25,6 +25,7 @@ macro_rules! outln {
 mod bench;
 mod migrate;
 mod rekey;
+mod same_store;
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
@@ -154,14 +155,13 @@ fn require_existing(url: &str, what: &str) -> CliResult {
 /// reads them: scheme in any case, path percent-decoded. `None` for other stores, and for a
 /// malformed path (left to `open` to report).
 fn local_path(url: &str) -> Option<(&'static str, String)> {
-    let (scheme, rest) = url.split_once("://")?;
-    let scheme = match scheme.to_ascii_lowercase().as_str() {
+    let url = mcp_kv::StoreUrl::parse(url).ok()?;
+    let scheme = match url.scheme() {
         "sqlite" => "sqlite",
         "sled" => "sled",
         _ => return None,
     };
-    let path = rest.split_once('?').map_or(rest, |(p, _)| p);
-    Some((scheme, mcp_kv::encoding::unescape(path).ok()?))
+    Some((scheme, url.path().ok()?))
 }
 
 fn store_err(e: Error) -> String {
@@ -170,7 +170,9 @@ fn store_err(e: Error) -> String {
 
 async fn open_url(url: Option<&str>, what: &str) -> CliResult<DynStore> {
     let url = url.ok_or_else(|| format!("no {what} URL: pass --url or set MCP_KV_URL"))?;
-    mcp_kv::open(url).await.map_err(store_err)
+    mcp_kv::open(url)
+        .await
+        .map_err(|e| read_only_hint(url, e).unwrap_or_else(store_err))
 }
 
 /// [`open_url`] for a command that must not create the store ([`require_existing`]).
@@ -181,13 +183,40 @@ async fn open_existing(url: Option<&str>, what: &str) -> CliResult<DynStore> {
     open_url(url, what).await
 }
 
+/// A clearer line for an existing SQLite file that cannot be opened because it is read-only
+/// for this user *and* SQLite cannot create its `-wal`/`-shm` files beside it (a read-only
+/// directory): the sqlite backend opens read-write, in WAL mode, and has no read-only mode.
+/// (A read-only file in a writable directory opens: SQLite falls back to reading it.)
+fn read_only_hint(url: &str, e: Error) -> Result<String, Error> {
+    match local_path(url) {
+        Some(("sqlite", path))
+            if e.kind() == mcp_kv::ErrorKind::ReadOnly && std::path::Path::new(&path).exists() =>
+        {
+            Ok(format!(
+                "cannot open the SQLite database `{path}`: it is read-only and SQLite cannot                  create its `-wal`/`-shm` files beside it (read-only directory); the sqlite                  backend has no read-only mode: copy the file (with any `-wal` file) to a                  writable directory to inspect it"
+            ))
+        }
+        _ => Err(e),
+    }
+}
+
+/// Closes a store only read from. A read-only SQLite file opens (SQLite falls back to reading
+/// it) but cannot be checkpointed when it is closed; nothing was written, so that refusal
+/// (`ReadOnly`) is not an error of a read command.
+async fn close_after_reads(store: &DynStore) -> Result<(), Error> {
+    match store.close().await {
+        Err(e) if e.kind() == mcp_kv::ErrorKind::ReadOnly => Ok(()),
+        r => r,
+    }
+}
+
 async fn run(cli: Cli) -> CliResult {
     let url = cli.url.as_deref();
     match cli.command {
         Command::Get { collection, key } => {
             let store = open_existing(url, "store").await?;
             let value = store.get(&collection, &key).await.map_err(store_err)?;
-            store.close().await.map_err(store_err)?;
+            close_after_reads(&store).await.map_err(store_err)?;
             let value = value.ok_or_else(|| "no such key (absent or expired)".to_string())?;
             let mut out = std::io::stdout().lock();
             stdout_written(out.write_all(&value));
@@ -247,7 +276,7 @@ async fn run(cli: Cli) -> CliResult {
                     None => break,
                 }
             }
-            store.close().await.map_err(store_err)
+            close_after_reads(&store).await.map_err(store_err)
         }
         Command::Collections => {
             let store = open_existing(url, "store").await?;
@@ -256,7 +285,7 @@ async fn run(cli: Cli) -> CliResult {
             for c in cols {
                 outln!("{c}");
             }
-            store.close().await.map_err(store_err)
+            close_after_reads(&store).await.map_err(store_err)
         }
         Command::Ttl { collection, key } => {
             let store = open_existing(url, "store").await?;
@@ -264,7 +293,7 @@ async fn run(cli: Cli) -> CliResult {
                 .get_entry(&collection, &key)
                 .await
                 .map_err(store_err)?;
-            store.close().await.map_err(store_err)?;
+            close_after_reads(&store).await.map_err(store_err)?;
             match entry {
                 None => Err("no such key (absent or expired)".to_string()),
                 Some(e) => {
@@ -288,7 +317,7 @@ async fn run(cli: Cli) -> CliResult {
                     .map_err(store_err)?;
                 outln!("{c:<40} {n:>12}");
             }
-            store.close().await.map_err(store_err)
+            close_after_reads(&store).await.map_err(store_err)
         }
         Command::Migrate(args) => migrate::run(args).await,
         Command::Rekey(args) => rekey::run(url, args).await,

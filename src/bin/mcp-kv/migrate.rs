@@ -3,7 +3,9 @@
 //!
 //! - **Progress**: after every batch, the position and counts go to a progress file (with the
 //!   two URLs, passwords removed, so a file is never resumed against other stores). An
-//!   interrupted run resumes from it; a completed one deletes it.
+//!   interrupted run resumes from it; a completed one deletes it. An advisory lock on
+//!   `<progress file>.lock` ([`ProgressLock`]) makes a second migrate on the same file fail
+//!   at once instead of interleaving its writes with the first one's.
 //! - **Verification**: the copy is then checked key by key — every entry still live at the
 //!   source must be at the destination with the same value, or it is copied again and counted
 //!   as `recopied`. That covers writes an interruption took from a destination that had not
@@ -35,7 +37,8 @@ pub struct Args {
     #[arg(long, default_value_t = 500)]
     batch: usize,
     /// Progress file: written after every batch; an interrupted migration resumes from it.
-    /// Deleted when the migration completes.
+    /// Deleted when the migration completes. Locked while a migration runs (`<file>.lock`):
+    /// a second migrate on it fails at once.
     #[arg(long, default_value = "mcp-kv-migrate.state.json")]
     state: PathBuf,
     /// Only these collections (repeatable); default: every collection of the source.
@@ -45,6 +48,10 @@ pub struct Args {
     /// interruption, for testing resumption.
     #[arg(long, hide = true)]
     stop_after_batches: Option<usize>,
+    /// Waits after this many batches (progress saved) until stdin is closed: holds a migration
+    /// under way, for testing what runs beside it.
+    #[arg(long, hide = true)]
+    hold_after_batches: Option<usize>,
 }
 
 /// What the progress file holds: the two URLs without passwords ([`redact`]), positions and
@@ -94,6 +101,83 @@ impl State {
     }
 }
 
+/// The advisory lock (`flock`, `LockFileEx`) on `<progress file>.lock`, held while a migration
+/// runs: a second `migrate` on the same progress file fails at once instead of overwriting the
+/// first one's progress. The operating system releases it when the process ends, however it
+/// ends (even SIGKILL); the lock file is removed when the lock is dropped, and one left behind
+/// by a killed run is harmless (the next run locks it again).
+///
+/// The lock is not on the progress file itself: that file is replaced (written to a temporary
+/// file, then renamed) after every batch.
+#[derive(Debug)]
+struct ProgressLock {
+    path: PathBuf,
+    _file: std::fs::File,
+}
+
+impl ProgressLock {
+    fn acquire(state: &std::path::Path) -> CliResult<ProgressLock> {
+        let mut path = state.as_os_str().to_owned();
+        path.push(".lock");
+        let path = PathBuf::from(path);
+        // A holder removes the file as it finishes: a file locked just after that is no longer
+        // the one at `path`, and is locked again.
+        for _ in 0..100 {
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(|e| format!("creating the lock file {}: {e}", path.display()))?;
+            // Not `file.try_lock()`: since Rust 1.89 that names std's own method.
+            match fs4::FileExt::try_lock(&file) {
+                Ok(()) => {}
+                Err(fs4::TryLockError::WouldBlock) => {
+                    return Err(format!(
+                        "another migrate is running on {} (it holds {}): wait for it to end, \
+                         or pass another --state",
+                        state.display(),
+                        path.display()
+                    ));
+                }
+                Err(fs4::TryLockError::Error(e)) => {
+                    return Err(format!("locking {}: {e}", path.display()));
+                }
+            }
+            if is_still_at(&file, &path) {
+                return Ok(ProgressLock { path, _file: file });
+            }
+        }
+        Err(format!("could not lock {}", path.display()))
+    }
+}
+
+impl Drop for ProgressLock {
+    fn drop(&mut self) {
+        // Removed while still locked (the file closes after this): see `acquire`.
+        if cfg!(unix) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Whether `file` is (still) the file at `path`.
+#[cfg(unix)]
+fn is_still_at(file: &std::fs::File, path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
+}
+
+/// Elsewhere the lock file is never removed, so the file locked is the one at `path`.
+#[cfg(not(unix))]
+fn is_still_at(_: &std::fs::File, _: &std::path::Path) -> bool {
+    true
+}
+
 /// `url` without the password (or user) it may carry, nor the values of parameters that hold
 /// credentials: `redis://user:pw@h:1/0` → `redis://***@h:1/0`,
 /// `dynamodb://t?access_key_id=A&secret_access_key=S` →
@@ -127,29 +211,6 @@ fn is_secret_param(name: &str) -> bool {
     ["secret", "token", "pass", "key", "auth", "cred"]
         .iter()
         .any(|s| name.contains(s))
-}
-
-/// Whether `from` and `to` name the same store: the same sqlite file (and table) or sled
-/// directory however spelled (`./a.db`, `/abs/a.db`, `a%2Edb`), or the same URL otherwise
-/// (`memory://` is a new store each time).
-fn same_store(from: &str, to: &str) -> bool {
-    match (crate::local_path(from), crate::local_path(to)) {
-        (Some((_, a)), Some((_, b))) => {
-            let table = |url: &str| {
-                let query = url.split_once('?').map_or("", |(_, q)| q);
-                query
-                    .split('&')
-                    .find_map(|p| p.strip_prefix("table="))
-                    .map(|t| mcp_kv::encoding::unescape(t).unwrap_or_else(|_| t.to_string()))
-            };
-            match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-                (Ok(a), Ok(b)) => a == b && table(from) == table(to),
-                _ => false,
-            }
-        }
-        (None, None) => from == to && !from.to_ascii_lowercase().starts_with("memory://"),
-        _ => false,
-    }
 }
 
 /// A failed write at the destination, naming the collection (and the entry, when one entry is
@@ -193,9 +254,11 @@ pub async fn run(args: Args) -> CliResult {
     if args.batch == 0 {
         return Err("--batch must be at least 1".into());
     }
-    if same_store(&args.from, &args.to) {
+    if crate::same_store::same_store(&args.from, &args.to) {
         return Err("--from and --to name the same store: nothing to migrate".into());
     }
+    // Held until the process ends: a second migrate on this progress file stops here.
+    let _lock = ProgressLock::acquire(&args.state)?;
     let fresh = State::new(&args);
     let mut state = match State::load(&args.state)? {
         Some(s) if (&s.from, &s.to) != (&fresh.from, &fresh.to) => {
@@ -327,6 +390,11 @@ pub async fn run(args: Args) -> CliResult {
             }
             state.save(&args.state)?;
             batches += 1;
+            if args.hold_after_batches == Some(batches) {
+                eprintln!("holding after {batches} batches until stdin is closed");
+                let mut sink = Vec::new();
+                let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+            }
             if args.stop_after_batches.is_some_and(|n| batches >= n) {
                 bar.abandon();
                 return Err(format!(
@@ -376,7 +444,9 @@ pub async fn run(args: Args) -> CliResult {
              the source meanwhile) and were copied again"
         );
     }
-    from.close().await.map_err(|e| format!("--from: {e}"))?;
+    crate::close_after_reads(&from)
+        .await
+        .map_err(|e| format!("--from: {e}"))?;
     to.close().await.map_err(|e| format!("--to: {e}"))?;
     match std::fs::remove_file(&args.state) {
         Ok(()) => {}
