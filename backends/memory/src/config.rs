@@ -66,8 +66,10 @@ impl MemoryStoreBuilder {
         self
     }
 
-    /// Bounds every collection to `max` entries (at least 1): writing a new key into a full
-    /// collection evicts its least recently used entry. Expired entries count until removed.
+    /// Bounds every collection to `max` entries (at least 1). Writing a new key into a full
+    /// collection first removes the collection's expired entries; only if it is still full is
+    /// its least recently used (live) entry evicted. Expired entries hold a slot until then
+    /// (or until a read, the sweeper or `cull` removes them).
     pub fn max_entries_per_collection(mut self, max: usize) -> Self {
         self.max_entries_per_collection = Some(max.max(1));
         self

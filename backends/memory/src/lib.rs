@@ -76,11 +76,22 @@
 //! - **Bounded collections, exact LRU.** With `max_entries_per_collection(n)`, all entries of a
 //!   collection are routed to one shard (by the collection's hash), where its table threads a
 //!   doubly linked list through the slab by index. Every read or write of a key moves it to the
-//!   front in O(1); inserting a new key into a full collection evicts the tail — the least
-//!   recently used entry, exactly, not a sample. Exactness needs one total order of accesses
-//!   per collection, hence one lock per bounded collection (reads take it exclusively);
-//!   different collections still spread over the shards. Expired entries count toward the
-//!   bound until removed.
+//!   front in O(1). Exactness needs one total order of accesses per collection, hence one lock
+//!   per bounded collection (reads take it exclusively); different collections still spread
+//!   over the shards. Expired entries count toward the bound until removed.
+//! - **Eviction order.** Inserting a new key into a full collection (by `put`, `put_many`,
+//!   `put_if_absent` or `compare_and_swap`; overwriting an existing key never evicts):
+//!   1. every **expired** entry of the collection is removed first, wherever it sits in the
+//!      LRU list;
+//!   2. then, only if the collection is still full, the **least recently used** live entry
+//!      (the tail) is evicted — exactly, not a sample.
+//!
+//!   So no live entry is evicted while an expired one holds a slot. Step 1 costs a scan of the
+//!   collection only when it is full *and* one of its entries may have expired: each table
+//!   keeps a lower bound of its entries' expiry instants, made exact by every scan, so a full
+//!   collection of live entries is rescanned only once its earliest expiry has passed (or the
+//!   entry holding it was rewritten or removed); inserts into a non-full collection and
+//!   collections without TTLs never scan or read the clock.
 //! - **Sweeper lifecycle.** [`MemoryStoreBuilder::build`] called inside a Tokio runtime (with
 //!   its timer enabled) spawns one task that calls `cull` every
 //!   [`sweep_interval`](MemoryStoreBuilder::sweep_interval) (30 s by default). It holds only a

@@ -228,30 +228,62 @@ impl Inner {
 
     /// Stores `value` at `loc`, replacing any entry.
     #[inline]
-    pub(crate) fn put(&self, loc: &Loc<'_>, value: Bytes, expires_at: Option<u64>) {
-        self.write(loc, |shard| self.put_in(shard, loc, value, expires_at));
+    pub(crate) fn put(
+        &self,
+        loc: &Loc<'_>,
+        now: &mut Now<'_>,
+        value: Bytes,
+        expires_at: Option<u64>,
+    ) {
+        self.write(loc, |shard| self.put_in(shard, loc, now, value, expires_at));
     }
 
     /// Stores many entries of one collection with one expiry.
-    pub(crate) fn put_many(&self, coll: &str, entries: Vec<(String, Bytes)>, exp: Option<u64>) {
+    pub(crate) fn put_many(
+        &self,
+        coll: &str,
+        now: &mut Now<'_>,
+        entries: Vec<(String, Bytes)>,
+        exp: Option<u64>,
+    ) {
         let hc = self.hash(coll);
         for (key, value) in entries {
             let loc = self.route_in(coll, hc, &key);
-            self.put(&loc, value, exp);
+            self.put(&loc, now, value, exp);
         }
     }
 
-    fn put_in(&self, shard: &mut Shard, loc: &Loc<'_>, value: Bytes, exp: Option<u64>) {
+    fn put_in(
+        &self,
+        shard: &mut Shard,
+        loc: &Loc<'_>,
+        now: &mut Now<'_>,
+        value: Bytes,
+        exp: Option<u64>,
+    ) {
         let table = shard.table_or_insert(loc.hc, loc.coll, self.bound.is_some());
         match table.find(loc.hk, loc.key) {
             Some(i) => table.set(i, value, exp),
-            None => self.insert_new(table, loc, value, exp),
+            None => self.insert_new(table, loc, now, value, exp),
         }
     }
 
-    /// Inserts a key that is not stored, evicting least recently used entries beyond the bound.
-    fn insert_new(&self, table: &mut Table, loc: &Loc<'_>, value: Bytes, exp: Option<u64>) {
+    /// Inserts a key that is not stored. In a bounded store whose collection is full, expired
+    /// entries are reclaimed first (the whole table, only when full and only if one may have
+    /// expired), then least recently used live entries are evicted until there is room.
+    fn insert_new(
+        &self,
+        table: &mut Table,
+        loc: &Loc<'_>,
+        now: &mut Now<'_>,
+        value: Bytes,
+        exp: Option<u64>,
+    ) {
         if let Some(max) = self.bound {
+            // With no node carrying an expiry, the clock is not read.
+            if table.len() >= max && table.has_expiries() {
+                table.reclaim_expired(now.millis());
+            }
             while table.len() >= max {
                 match table.lru_victim() {
                     Some(victim) => drop(table.remove(victim)),
@@ -301,7 +333,7 @@ impl Inner {
                     true
                 }
                 None => {
-                    self.insert_new(table, loc, value, exp);
+                    self.insert_new(table, loc, now, value, exp);
                     true
                 }
             }
@@ -328,7 +360,7 @@ impl Inner {
             if swapped {
                 match (found, new) {
                     (Some(i), Some(value)) => table.set(i, value, exp),
-                    (None, Some(value)) => self.insert_new(table, loc, value, exp),
+                    (None, Some(value)) => self.insert_new(table, loc, now, value, exp),
                     (Some(i), None) => drop(table.remove(i)),
                     (None, None) => {}
                 }

@@ -164,9 +164,10 @@ impl KvStore for MemoryStore {
         rules::check_put(&self.inner.caps, collection, key, value.len(), ttl)
             .map_err(tag(Operation::Put))?;
         self.open(Operation::Put)?;
-        let exp = deadline(&mut self.inner.now(), ttl);
+        let mut now = self.inner.now();
+        let exp = deadline(&mut now, ttl);
         self.inner
-            .put(&self.inner.route(collection, key), value, exp);
+            .put(&self.inner.route(collection, key), &mut now, value, exp);
         self.still_open(Operation::Put, ())
     }
 
@@ -201,8 +202,9 @@ impl KvStore for MemoryStore {
         rules::check_entries(&self.inner.caps, collection, &entries, ttl)
             .map_err(tag(Operation::PutMany))?;
         self.open(Operation::PutMany)?;
-        let exp = deadline(&mut self.inner.now(), ttl);
-        self.inner.put_many(collection, entries, exp);
+        let mut now = self.inner.now();
+        let exp = deadline(&mut now, ttl);
+        self.inner.put_many(collection, &mut now, entries, exp);
         self.still_open(Operation::PutMany, ())
     }
 

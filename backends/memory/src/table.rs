@@ -105,6 +105,11 @@ pub(crate) struct Table {
     tail: usize,
     /// How many nodes have an expiry: `cull` skips tables where this is 0.
     with_ttl: usize,
+    /// A lower bound of every node's `expires_at` (`u64::MAX`: no node has an expiry). Lowered
+    /// when an expiry is set, never raised by a removal, recomputed exactly by
+    /// [`remove_expired`](Table::remove_expired); so while `now <= earliest` no node is
+    /// expired, and [`reclaim_expired`](Table::reclaim_expired) skips its scan.
+    earliest: u64,
 }
 
 impl Table {
@@ -118,6 +123,7 @@ impl Table {
             head: NIL,
             tail: NIL,
             with_ttl: 0,
+            earliest: u64::MAX,
         }
     }
 
@@ -171,8 +177,9 @@ impl Table {
         let nodes = &self.nodes;
         self.index
             .insert_unique(hash, i, |&j| nodes.get(j).map_or(0, |n| n.hash));
-        if expires_at.is_some() {
+        if let Some(at) = expires_at {
             self.with_ttl += 1;
+            self.earliest = self.earliest.min(at);
         }
         if self.lru {
             self.push_front(i);
@@ -198,6 +205,9 @@ impl Table {
                 _ => {}
             }
             node.expires_at = expires_at;
+            if let Some(at) = expires_at {
+                self.earliest = self.earliest.min(at);
+            }
         }
     }
 
@@ -256,15 +266,19 @@ impl Table {
         Some(node)
     }
 
-    /// Removes every expired node; returns how many.
+    /// Removes every expired node; returns how many. Recomputes the earliest expiry.
     pub(crate) fn remove_expired(&mut self, now: u64) -> u64 {
         if self.with_ttl == 0 {
+            self.earliest = u64::MAX;
             return 0;
         }
         let mut removed = 0;
+        let mut earliest = u64::MAX;
         let mut i = 0;
         while i < self.nodes.len() {
-            if expiry::is_live(self.nodes[i].expires_at, now) {
+            let expires_at = self.nodes[i].expires_at;
+            if expiry::is_live(expires_at, now) {
+                earliest = earliest.min(expires_at.unwrap_or(u64::MAX));
                 i += 1;
             } else {
                 // swap_remove moves an unvisited node into `i`: look at `i` again.
@@ -272,7 +286,32 @@ impl Table {
                 removed += 1;
             }
         }
+        self.earliest = earliest;
         removed
+    }
+
+    /// Whether any node has an expiry (checked before reading the clock).
+    #[inline]
+    pub(crate) fn has_expiries(&self) -> bool {
+        self.with_ttl > 0
+    }
+
+    /// Whether a node may be expired at `now` (`false`: certainly none is).
+    #[inline]
+    fn may_hold_expired(&self, now: u64) -> bool {
+        self.with_ttl > 0 && !expiry::is_live(Some(self.earliest), now)
+    }
+
+    /// Removes every expired node, scanning only when one may be expired (see `earliest`);
+    /// returns how many. A scan either removes an expired node or makes `earliest` exact, so
+    /// a full table of live entries is not rescanned until its earliest expiry passes (or the
+    /// node holding it is rewritten or removed).
+    pub(crate) fn reclaim_expired(&mut self, now: u64) -> u64 {
+        if self.may_hold_expired(now) {
+            self.remove_expired(now)
+        } else {
+            0
+        }
     }
 
     /// How many stored nodes are live at `now`.
@@ -509,6 +548,29 @@ mod tests {
         }
         assert_eq!(t.remove_expired(11), 0);
         assert_eq!(t.lru_victim(), None);
+    }
+
+    #[test]
+    fn reclaim_expired_sees_expiries_set_after_a_scan() {
+        let mut t = table(true);
+        t.insert(h("a"), "a", Bytes::new(), Some(100));
+        t.insert(h("bb"), "bb", Bytes::new(), None);
+        assert_eq!(t.reclaim_expired(100), 0); // live while now <= expires_at
+        assert_eq!(t.reclaim_expired(101), 1);
+        assert_eq!(t.earliest, u64::MAX);
+        // Expiries set later (insert, overwrite, touch) lower the bound again.
+        t.insert(h("ccc"), "ccc", Bytes::new(), Some(500));
+        let i = t.find(h("bb"), "bb").unwrap();
+        t.set_expiry(i, Some(200));
+        assert_eq!(t.reclaim_expired(300), 1);
+        assert_eq!(t.earliest, 500);
+        // A rewrite of the earliest node leaves a stale (low) bound: still correct.
+        let i = t.find(h("ccc"), "ccc").unwrap();
+        t.set(i, Bytes::new(), Some(1000));
+        assert_eq!(t.reclaim_expired(600), 0);
+        assert_eq!(t.earliest, 1000);
+        assert_eq!(t.reclaim_expired(1001), 1);
+        assert_eq!(t.len(), 0);
     }
 
     #[test]

@@ -44,6 +44,61 @@ async fn lru_evicts_exactly_the_least_recently_used() {
 }
 
 #[tokio::test]
+async fn a_full_collection_reclaims_expired_entries_before_evicting_live_ones() {
+    let clock = ManualClock::new();
+    let store = MemoryStore::builder()
+        .clock(clock.clone())
+        .max_entries_per_collection(3)
+        .sweep_interval(Duration::ZERO)
+        .build();
+    // "old" is the least recently used and live; "short" expires, unread, in the middle.
+    store.put("c", "old", b("old"), None).await.unwrap();
+    store
+        .put("c", "short", b("s"), Some(Duration::from_secs(1)))
+        .await
+        .unwrap();
+    store.put("c", "mid", b("mid"), None).await.unwrap();
+    clock.advance(Duration::from_millis(1001));
+    assert_eq!(store.stored_entries(), 3);
+    // Full: the expired "short" gives its slot, "old" stays.
+    store.put("c", "new", b("new"), None).await.unwrap();
+    assert_eq!(store.inner().lru_order("c"), ["old", "mid", "new"]);
+    assert_eq!(store.get("c", "old").await.unwrap(), Some(b("old")));
+    // The same through every path that inserts a new key.
+    store
+        .put("c", "short", b("s"), Some(Duration::from_secs(1)))
+        .await
+        .unwrap(); // evicts "mid" (live, least recent, nothing expired)
+    clock.advance(Duration::from_millis(1001));
+    assert!(store.put_if_absent("c", "pia", b("p"), None).await.unwrap());
+    assert_eq!(store.inner().lru_order("c"), ["new", "old", "pia"]);
+    store
+        .put("c", "short", b("s"), Some(Duration::from_secs(1)))
+        .await
+        .unwrap(); // evicts "new"
+    clock.advance(Duration::from_millis(1001));
+    assert!(store
+        .compare_and_swap("c", "cas", None, Some(b("c")), None)
+        .await
+        .unwrap());
+    assert_eq!(store.inner().lru_order("c"), ["old", "pia", "cas"]);
+    store
+        .put_many(
+            "c",
+            vec![("short".into(), b("s"))],
+            Some(Duration::from_secs(1)),
+        )
+        .await
+        .unwrap(); // evicts "old"
+    clock.advance(Duration::from_millis(1001));
+    store
+        .put_many("c", vec![("many".into(), b("m"))], None)
+        .await
+        .unwrap();
+    assert_eq!(store.inner().lru_order("c"), ["pia", "cas", "many"]);
+}
+
+#[tokio::test]
 async fn bounded_reads_remove_expired_entries() {
     let clock = ManualClock::new();
     let store = MemoryStore::builder()
