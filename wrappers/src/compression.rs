@@ -21,7 +21,10 @@
 //!
 //! `compare_and_swap` compares the *decompressed* stored value with `current`, then swaps the
 //! stored frame with the inner store's own `compare_and_swap`, so it stays atomic whatever
-//! frame an older writer chose.
+//! frame an older writer chose. `take` reads, decompresses, then swaps the exact frame it read
+//! for nothing (the inner `compare_and_swap` again), so a frame that does not decode is
+//! `Corrupted` and stays stored; it costs a round trip more than the inner `take`, which it
+//! uses only when the inner store has no `compare_and_swap`.
 //!
 //! **Adding compression to a store that already holds values changes how they read**: a
 //! value written without the wrapper has no header, so one starting with `0x00` comes back
@@ -284,11 +287,17 @@ impl<S: KvStore> KvStore for Compression<S> {
         self.inner.put_if_absent(collection, key, frame, ttl).await
     }
 
+    /// Over an inner store with `compare_and_swap`, a read, a decode, then the stored frame
+    /// swapped for nothing: a frame that does not decode is [`ErrorKind::Corrupted`] and
+    /// **stays** stored. One taker wins: the swap succeeds only for the exact frame read.
+    /// Without `compare_and_swap`, the inner `take` (the entry is gone before it is decoded).
+    ///
+    /// [`ErrorKind::Corrupted`]: mcp_kv_core::ErrorKind::Corrupted
     async fn take(&self, collection: &str, key: &str) -> Result<Option<Bytes>> {
-        match self.inner.take(collection, key).await? {
-            Some(f) => Ok(Some(self.dec(&f, Operation::Take)?)),
-            None => Ok(None),
-        }
+        crate::cas::take_decoded(&self.inner, collection, key, |f| {
+            self.dec(f, Operation::Take)
+        })
+        .await
     }
 
     async fn compare_and_swap(
@@ -439,5 +448,27 @@ mod tests {
             s.capabilities().max_value_bytes,
             inner.capabilities().max_value_bytes - 1
         );
+    }
+
+    #[tokio::test]
+    async fn take_of_an_undecodable_frame_is_corrupted_and_leaves_it_stored() {
+        let inner = store();
+        let s = Compression::new(inner.clone(), CompressionConfig::new().threshold(8));
+        // An unknown header and a bad LZ4 block.
+        for bad in [&b"\x09"[..], b"\x01\x00\x00\x00\x10\xff\xff"] {
+            let bad = Bytes::copy_from_slice(bad);
+            inner.put("c", "bad", bad.clone(), None).await.unwrap();
+            assert_eq!(
+                s.take("c", "bad").await.unwrap_err().kind(),
+                ErrorKind::Corrupted
+            );
+            assert_eq!(inner.get("c", "bad").await.unwrap(), Some(bad), "kept");
+        }
+        // A good frame is taken once.
+        let long = Bytes::from("y".repeat(1000));
+        s.put("c", "k", long.clone(), None).await.unwrap();
+        assert_eq!(s.take("c", "k").await.unwrap(), Some(long));
+        assert_eq!(inner.get("c", "k").await.unwrap(), None);
+        assert_eq!(s.take("c", "k").await.unwrap(), None);
     }
 }

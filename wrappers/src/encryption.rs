@@ -691,27 +691,10 @@ impl<S: KvStore> KvStore for Encryption<S> {
     /// fresh nonce makes those unique. Without `compare_and_swap`, the inner `take` (the entry
     /// is gone before it is decrypted).
     async fn take(&self, collection: &str, key: &str) -> Result<Option<Bytes>> {
-        let op = Operation::Take;
-        if !self.inner.capabilities().compare_and_swap {
-            return match self.inner.take(collection, key).await? {
-                Some(s) => Ok(Some(self.open(collection, key, &s, op)?)),
-                None => Ok(None),
-            };
-        }
-        loop {
-            let Some(stored) = self.inner.get(collection, key).await? else {
-                return Ok(None);
-            };
-            let value = self.open(collection, key, &stored, op)?;
-            if self
-                .inner
-                .compare_and_swap(collection, key, Some(&stored), None, None)
-                .await?
-            {
-                return Ok(Some(value));
-            }
-            // Taken or rewritten meanwhile: look again.
-        }
+        crate::cas::take_decoded(&self.inner, collection, key, |s| {
+            self.open(collection, key, s, Operation::Take)
+        })
+        .await
     }
 
     async fn compare_and_swap(
