@@ -1,7 +1,8 @@
 //! Mapping SDK errors onto [`mcp_kv_core::Error`].
 //!
 //! Throttling, 5xx, timeouts and connection failures are temporary ([`ErrorKind::Unavailable`]
-//! / [`ErrorKind::Timeout`]); validation errors are permanent ([`ErrorKind::Backend`]); a
+//! / [`ErrorKind::Timeout`]) — throttling whether DynamoDB names it with an error code or only
+//! answers HTTP 429; validation errors are permanent ([`ErrorKind::Backend`]); a
 //! missing table or refused credentials are [`ErrorKind::Config`]. Service messages are not
 //! copied into the error (they may echo request data): only the error code and HTTP status.
 
@@ -44,16 +45,12 @@ where
         }
         SdkError::ResponseError(r) => {
             let status = r.raw().status().as_u16();
-            let kind = if status >= 500 {
-                ErrorKind::Unavailable
-            } else {
-                ErrorKind::Backend
-            };
+            let (kind, temporary) = by_status(status);
             Error::new(
                 kind,
                 format!("unreadable DynamoDB response (HTTP {status})"),
             )
-            .set_temporary(status >= 500 || status == 429)
+            .set_temporary(temporary)
         }
         SdkError::ServiceError(s) => {
             let status = s.raw().status().as_u16();
@@ -87,8 +84,7 @@ fn classify(code: &str, status: u16) -> Error {
         | "MissingAuthenticationTokenException"
         | "ExpiredTokenException"
         | "IncompleteSignatureException" => (ErrorKind::Config, false),
-        _ if status >= 500 => (ErrorKind::Unavailable, true),
-        _ => (ErrorKind::Backend, false),
+        _ => by_status(status),
     };
     let context = if code == "ResourceNotFoundException" {
         "DynamoDB table not found (ResourceNotFoundException)".to_string()
@@ -96,6 +92,17 @@ fn classify(code: &str, status: u16) -> Error {
         format!("DynamoDB error {code} (HTTP {status})")
     };
     Error::new(kind, context).set_temporary(temporary)
+}
+
+/// The kind and temporary flag of an answer by its HTTP status alone (no error code, or one
+/// not listed in [`classify`]): 5xx and 429 (throttling, as the coded throttling errors) are
+/// temporary [`ErrorKind::Unavailable`], anything else a permanent [`ErrorKind::Backend`].
+fn by_status(status: u16) -> (ErrorKind, bool) {
+    if status >= 500 || status == 429 {
+        (ErrorKind::Unavailable, true)
+    } else {
+        (ErrorKind::Backend, false)
+    }
 }
 
 /// A request that the SDK's builders refused (a bug of ours, not of the caller).
@@ -120,6 +127,8 @@ mod tests {
         assert!(!e.is_temporary());
         let e = classify("Whatever", 503);
         assert!(e.is_temporary());
+        assert_eq!(e.kind(), ErrorKind::Unavailable);
+        assert_eq!(classify("Whatever", 404).kind(), ErrorKind::Backend);
         assert_eq!(
             classify("ResourceNotFoundException", 400).kind(),
             ErrorKind::Config
@@ -128,6 +137,19 @@ mod tests {
             classify("TransactionConflictException", 400).kind(),
             ErrorKind::Conflict
         );
+    }
+
+    #[test]
+    fn throttling_without_an_error_code_is_temporary_like_coded_throttling() {
+        let coded = classify("ThrottlingException", 400);
+        // A service error without a code (`sdk_err` passes "unknown"), answered HTTP 429.
+        let uncoded = classify("unknown", 429);
+        assert_eq!(uncoded.kind(), coded.kind());
+        assert_eq!(uncoded.kind(), ErrorKind::Unavailable);
+        assert!(uncoded.is_temporary());
+        // An unreadable 429 answer likewise.
+        assert_eq!(by_status(429), (ErrorKind::Unavailable, true));
+        assert_eq!(by_status(400), (ErrorKind::Backend, false));
     }
 }
 

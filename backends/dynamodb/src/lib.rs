@@ -82,6 +82,18 @@
 //! Writers sharing a table must therefore have reasonably synchronised clocks (NTP).
 //! Reads are strongly consistent (`ConsistentRead`).
 //!
+//! ## Corrupted items
+//!
+//! An item this crate did not write (changed behind the store's back) never panics. A `v` that
+//! is not binary, or an `exp` that is not an integer number, is
+//! [`Corrupted`](mcp_kv_core::ErrorKind::Corrupted) for that key only (`get`, `get_entry`, the
+//! batches that include it); other keys stay readable, and a `put` overwrites it.
+//! `keys()` still **lists** a key whose `exp` does not decode (the item exists and its `get` is
+//! `Corrupted`, not absent — as the sled backend lists a key whose header does not decode), and
+//! `clear()` counts and removes it. A stored *name* that does not decode (no string `sk`, or a
+//! hashed name without its `k` / `c`) fails the `keys()` page / `collections()` call that
+//! reaches it.
+//!
 //! ## Batches and costs
 //!
 //! - `get_many` / `get_entries`: BatchGetItem in chunks of 100 distinct keys;

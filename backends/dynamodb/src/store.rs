@@ -536,7 +536,9 @@ impl DynamoStore {
                 .await?;
             let now = self.now();
             for (i, item) in items.iter().enumerate() {
-                if is_live(decode_expiry(item)?, now) {
+                // An item whose expiry does not decode is listed: it exists, and `get` reports
+                // it `Corrupted` rather than absent (as the sled backend lists such a key).
+                if counts_as_live(item, now) {
                     keys.push(decode_key(item)?);
                 }
                 if keys.len() == limit {
@@ -647,8 +649,8 @@ fn unique_keys(iks: &[ItemKey<'_>]) -> Vec<KeyMap> {
         .collect()
 }
 
-/// Whether an item counts as a live entry removed by a delete; an undecodable expiry counts
-/// (the entry existed).
+/// Whether an item counts as a live entry — listed by `keys()`, counted by `clear()`; an
+/// undecodable expiry counts (the entry exists, and reading it is `Corrupted`, not absent).
 fn counts_as_live(item: &Item, now: u64) -> bool {
     decode_expiry(item).map_or(true, |exp| is_live(exp, now))
 }

@@ -7,6 +7,7 @@ mod common;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use aws_smithy_types::body::SdkBody;
 use bytes::Bytes;
 use common::RequestCounter;
 use mcp_kv_core::{ErrorKind, KvStore};
@@ -41,6 +42,79 @@ impl Intercept for FailNextResponse {
         }
         Ok(())
     }
+}
+
+/// While armed, turns every response into a bare HTTP 429 (no error code in the body or
+/// headers), as a throttling proxy or load balancer in front of DynamoDB may answer. Only the
+/// reply is replaced: the emulator has applied the request.
+#[derive(Debug, Clone, Default)]
+struct ThrottleWithoutCode(Arc<AtomicBool>);
+
+impl Intercept for ThrottleWithoutCode {
+    fn name(&self) -> &'static str {
+        "ThrottleWithoutCode"
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if self.0.load(Ordering::SeqCst) {
+            let response = context.response_mut();
+            *response.status_mut() = 429u16.try_into()?;
+            response.headers_mut().remove("x-amzn-errortype");
+            *response.body_mut() = SdkBody::from("{}");
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_without_an_error_code_is_temporary_unavailable() {
+    let Some(endpoint) =
+        common::endpoint("throttling_without_an_error_code_is_temporary_unavailable")
+    else {
+        return;
+    };
+    let table = common::table_name("throttle");
+    let throttle = ThrottleWithoutCode::default();
+    let store = common::builder(&endpoint, &table)
+        .interceptor(throttle.clone())
+        .build()
+        .await
+        .unwrap();
+    store.put("t", "k", Bytes::from("v"), None).await.unwrap();
+
+    throttle.0.store(true, Ordering::SeqCst);
+    let errors = [
+        ("get", store.get("t", "k").await.unwrap_err()),
+        (
+            "put",
+            store
+                .put("t", "k", Bytes::from("w"), None)
+                .await
+                .unwrap_err(),
+        ),
+        (
+            "put_if_absent",
+            store
+                .put_if_absent("t", "n", Bytes::from("w"), None)
+                .await
+                .unwrap_err(),
+        ),
+        ("take", store.take("t", "k").await.unwrap_err()),
+        ("keys", store.keys("t", None, 10).await.unwrap_err()),
+    ];
+    throttle.0.store(false, Ordering::SeqCst);
+    for (op, err) in errors {
+        // As a coded `ThrottlingException` is: temporary, retryable by the caller.
+        assert_eq!(err.kind(), ErrorKind::Unavailable, "{op}: {err}");
+        assert!(err.is_temporary(), "{op}: {err}");
+    }
+    // (The emulator applied the writes: only their replies were replaced.)
+    store.delete_table().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

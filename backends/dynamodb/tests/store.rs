@@ -384,6 +384,58 @@ async fn corrupted_items_are_errors_not_panics() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_lists_an_item_whose_expiry_does_not_decode_and_the_others() {
+    let Some(endpoint) =
+        common::endpoint("keys_lists_an_item_whose_expiry_does_not_decode_and_the_others")
+    else {
+        return;
+    };
+    let table = common::table_name("corrupt-keys");
+    let store = common::builder(&endpoint, &table).build().await.unwrap();
+    for k in ["a", "m", "z"] {
+        store.put("x", k, Bytes::from("v"), None).await.unwrap();
+    }
+    let bad_exp = |sk: &str, exp: AttributeValue| {
+        HashMap::from([
+            ("pk".to_string(), s("x")),
+            ("sk".to_string(), s(sk)),
+            ("v".to_string(), AttributeValue::B(Blob::new("v"))),
+            ("exp".to_string(), exp),
+        ])
+    };
+    raw_put(&store, bad_exp("bad-text", s("soon"))).await;
+    raw_put(&store, bad_exp("bad-real", AttributeValue::N("1.5".into()))).await;
+
+    // Each damaged key is Corrupted on its own; the others stay readable.
+    for k in ["bad-real", "bad-text"] {
+        assert_eq!(
+            store.get("x", k).await.unwrap_err().kind(),
+            ErrorKind::Corrupted,
+            "{k}"
+        );
+    }
+    assert_eq!(store.get("x", "m").await.unwrap(), Some(Bytes::from("v")));
+    // keys() lists them (they exist; `get` does not call them absent), whole and page by page.
+    let all = ["a", "bad-real", "bad-text", "m", "z"];
+    assert_eq!(store.keys("x", None, 10).await.unwrap().keys, all);
+    let mut paged = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store.keys("x", cursor, 2).await.unwrap();
+        paged.extend(page.keys);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(paged, all);
+    // clear() counts and removes them with the rest.
+    assert_eq!(store.clear("x").await.unwrap(), 5);
+    assert!(store.keys("x", None, 10).await.unwrap().keys.is_empty());
+    store.delete_table().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closed_store_is_unavailable() {
     let Some(endpoint) = common::endpoint("closed_store_is_unavailable") else {
         return;
