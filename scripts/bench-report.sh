@@ -17,7 +17,9 @@
 #
 # Usage: scripts/bench-report.sh [--no-criterion] [--no-pykv] [--no-chart]
 # Environment: BENCHES="memory sqlite …" (subset), MEASUREMENT_TIME (s, default 3),
-#              WARM_UP_TIME (s, default 1), PYKV_OPS (default 5000, as `mcp-kv bench`).
+#              WARM_UP_TIME (s, default 1), PYKV_OPS (default 5000, as `mcp-kv bench`),
+#              BENCH_TIMEOUT (s a bench may run before it is killed and reported failed,
+#              default 2700).
 # Takes ~15–25 minutes on a quiet 2-core machine once built (the 1 M-entry loads of the
 # scaling bench and moto's ~3 ms per request dominate). Results: target/bench-report/ (logs,
 # tables.md, ratios.json).
@@ -37,7 +39,7 @@ for arg in "$@"; do
         --no-pykv) RUN_PYKV=0 ;;
         --no-chart) RUN_CHART=0 ;;
         -h | --help)
-            sed -n '2,26p' "$0"
+            sed -n '2,28p' "$0"
             exit 0
             ;;
         *)
@@ -51,6 +53,7 @@ BENCHES=${BENCHES:-"memory sqlite sled redis dynamodb wrappers oauth scaling"}
 MEASUREMENT_TIME=${MEASUREMENT_TIME:-3}
 WARM_UP_TIME=${WARM_UP_TIME:-1}
 PYKV_OPS=${PYKV_OPS:-5000}
+BENCH_TIMEOUT=${BENCH_TIMEOUT:-2700}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 OUT="$TARGET_DIR/bench-report"
 VENV="$ROOT/.services/venv-pykv"
@@ -156,12 +159,20 @@ if [[ $RUN_CRITERION == 1 ]]; then
         if [[ $b == redis || $b == oauth ]] && have_taskset; then runner=(taskset -c 0); fi
         log "cargo bench --bench $b ${runner[*]:+(pinned: ${runner[*]})}"
         started=$(date +%s)
-        if "${runner[@]}" cargo bench --features full --bench "$b" -- \
+        # Bounded: a bench that hangs (sled 0.34 can deadlock inside its own I/O threads, see
+        # the mcp-kv-sled docs) is reported as failed instead of stalling the report.
+        if "${runner[@]}" timeout --kill-after=30 "$BENCH_TIMEOUT" \
+            cargo bench --features full --bench "$b" -- \
             --warm-up-time "$WARM_UP_TIME" --measurement-time "$MEASUREMENT_TIME" \
             >"$OUT/criterion-$b.log" 2>&1; then
             STATUS[$b]="ok ($(($(date +%s) - started)) s)"
         else
-            STATUS[$b]="FAILED (exit $?, see $OUT/criterion-$b.log)"
+            code=$?
+            if [[ $code == 124 || $code == 137 ]]; then
+                STATUS[$b]="FAILED (no end after ${BENCH_TIMEOUT} s, killed; see $OUT/criterion-$b.log)"
+            else
+                STATUS[$b]="FAILED (exit $code, see $OUT/criterion-$b.log)"
+            fi
         fi
         grep -E '^(memory footprint|store |mcp-kv |moka |openkeyv |std HashMap |SKIPPED)' "$OUT/criterion-$b.log" >&2 || true
         log "$b: ${STATUS[$b]}"

@@ -143,29 +143,32 @@
 //!
 //! `benches/sled.rs` (criterion; our store through `Arc<dyn KvStore>`, raw sled and openkeyv
 //! 0.4's sled store in the same groups; 10k keys, 1 KiB values; every write stores bytes other
-//! than the key's current ones, since sled skips an insert of an equal value), one run on the
-//! project's 2-core VM (pass 6 of `BENCHMARKS.md` at the workspace root, which has every row
-//! and the noise: single ratios move by ±15 % and more between back-to-back runs; the
-//! interleaved check of the same run is in brackets where it differs much). Raw time ÷ ours
-//! (above 1 we are faster):
+//! than the key's current ones, since sled skips an insert of an equal value), on the
+//! project's 2-core VM (pass 7 of `BENCHMARKS.md` at the workspace root, which has every row
+//! and the noise: single ratios move by ±15 % and more between back-to-back runs; the second
+//! figure in brackets is the run before it). Raw time ÷ ours (above 1 we are faster):
 //!
 //! | group | ours vs raw sled | openkeyv vs raw sled |
 //! |---|---|---|
-//! | get | 0.68× (381 ns against 258 ns; interleaved 0.88×) | 0.56× |
-//! | get-miss | 0.90× | 0.75× |
-//! | get_many(100) | 0.86× | 0.66× |
-//! | put, periodic flush / flush per write | 0.58× (interleaved 0.89×) / 0.97× | — / 0.58× |
-//! | put-with-TTL, periodic flush / flush per write | 1.02× / 0.82× (interleaved 1.69×) | — / 0.74× |
-//! | put_many(100), periodic / flush per write | 1.06× / 0.88× (both one sled `Batch`) | — / 1.04× |
-//! | take, periodic / flush per write | 0.90× / 0.94× | — (no get-and-delete) |
-//! | 2-task 90/10 mix, periodic / flush per write | 0.94× / 0.91× | — / 0.90× |
+//! | get | 0.65× (0.83×) | 0.64× |
+//! | get-miss | 0.85× (0.83×) | 0.81× |
+//! | get_many(100) | 0.86× (0.92×) | 0.79× |
+//! | put, periodic flush / flush per write | 1.08× (0.82×) / 1.66× | — / 1.09× |
+//! | put-with-TTL, periodic flush / flush per write | 1.11× (1.21×) / 1.86× | — / 0.57× |
+//! | put_many(100), periodic / flush per write | 1.06× (pass 6; pass 7's raw side hung inside sled) / 0.93× (both one sled `Batch`) | — / 1.31× |
+//! | take, periodic / flush per write | 1.03× / 1.10× | — (no get-and-delete) |
+//! | 2-task 90/10 mix, periodic / flush per write | 0.83× / 1.42× | — / 0.87× |
 //!
-//! Where a point read's gap goes, counted with callgrind (`examples/get_cost.rs`): ~4 000
-//! instructions per `get` against ~3 100 for raw sled — and raw sled costs the same on our
-//! length-prefixed keys as on plain ones, so sled's own work is equal; the extra are the
-//! `async_trait` boxed future, turning sled's `IVec` into the contract's `Bytes`, the expiry
-//! header, the clock read (only for entries that have an expiry: a miss never reads it) and
-//! name validation. In the flush-per-write groups raw sled blocks the benchmark thread for each
+//! Where the gap goes, counted with callgrind (`examples/get_cost.rs`, which also counts
+//! get-miss, get_many, put, put-with-TTL and put_many): ~4 000 instructions per `get` against
+//! ~3 150 for raw sled — and raw sled costs the same on our length-prefixed keys as on plain
+//! ones, so sled's own work is equal; our own code is ~630 of it: the `async_trait` boxed
+//! future (~150), turning sled's `IVec` into the contract's `Bytes` (~100), the key encoding
+//! (~100), the expiry header, the clock read (only for entries that have an expiry: a miss
+//! never reads it) and name validation. A put's own code is ~1 350 instructions (against
+//! ~10 700 of sled's): the boxed future, the key encoding, the checks, and the stored value
+//! built in sled's buffer with its header (sled copies a slice to make its buffer, so that is
+//! two copies of the value, against raw sled's one). In the flush-per-write groups raw sled blocks the benchmark thread for each
 //! fsync (~55–70 µs here); ours waits on the flusher thread. Calling sled through
 //! `spawn_blocking` instead of directly made a get ~28× slower (577 ns → 16 µs).
 //!
@@ -183,6 +186,21 @@
 //! and cross-process races cannot arise. Within one process, share one store (clone it) — every
 //! clone sees the same database and the atomic operations stay linearizable. To share state
 //! between processes or machines use the SQLite, Redis or DynamoDB backends.
+//!
+//! ## sled 0.34 can hang inside itself
+//!
+//! sled 0.34.7, the last release of the 0.34 line, has an open report of its threads
+//! deadlocking under write load (spacejam/sled#1412). We met it once, on 2026-11-27, in the
+//! benchmark process, which opens four sled databases side by side: the *raw* sled twin's
+//! `Tree::apply_batch` waited forever for a segment in sled's segment accountant while every
+//! thread of sled's I/O pool (one pool per process, shared by all its databases) waited for a
+//! lock in `write_to_log` — no mcp-kv code on any stack, and no error, only a call that never
+//! returned. Nothing above sled can end such a call: sled runs inside the caller's poll, so a
+//! timeout around it (`mcp_kv_wrappers::Timeout`, `tokio::time::timeout`) never gets to fire
+//! and the runtime's worker thread is lost with it. Keep to one sled database per process
+//! (the backend's model: one `SledStore`, cloned), and choose the SQLite backend where a hung
+//! write is unacceptable. `scripts/bench-report.sh` bounds each bench's run time, so such a
+//! hang is reported as a failed bench.
 //!
 //! ## Lifecycle
 //!
