@@ -8,10 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use mcp_kv_core::{
-    Bytes, Capabilities, Cursor, Entry, ErrorKind, KvStore, ManualClock, Page, Result,
-};
+use mcp_kv_core::testkit::Intercept;
+use mcp_kv_core::{Bytes, ErrorKind, KvStore, ManualClock, Operation};
 use mcp_kv_memory::MemoryStore;
 use mcp_kv_wrappers::encryption::{self, Encryption, EncryptionConfig, EncryptionKey, Keyring};
 use mcp_kv_wrappers::*;
@@ -76,51 +74,24 @@ async fn namespace_outside_encryption_binds_the_tenant() {
     );
 }
 
-/// Between rekey's read and its compare-and-swap, a writer stores a new value (under the new
-/// key) — exactly once, for one key.
-#[derive(Debug)]
-struct RaceOnce {
-    inner: Arc<MemoryStore>,
-    fired: AtomicBool,
-    racing_key: &'static str,
-    writer_value: Bytes,
-}
-
-#[async_trait]
-impl KvStore for RaceOnce {
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-    async fn get_entry(&self, c: &str, k: &str) -> Result<Option<Entry>> {
-        self.inner.get_entry(c, k).await
-    }
-    async fn put(&self, c: &str, k: &str, v: Bytes, ttl: Option<Duration>) -> Result<()> {
-        self.inner.put(c, k, v, ttl).await
-    }
-    async fn delete(&self, c: &str, k: &str) -> Result<bool> {
-        self.inner.delete(c, k).await
-    }
-    async fn compare_and_swap(
-        &self,
-        c: &str,
-        k: &str,
-        current: Option<&[u8]>,
-        new: Option<Bytes>,
-        ttl: Option<Duration>,
-    ) -> Result<bool> {
-        if k == self.racing_key && !self.fired.swap(true, Ordering::SeqCst) {
-            self.inner
-                .put(c, k, self.writer_value.clone(), None)
-                .await?;
+/// Over `inner`: between rekey's read and its compare-and-swap, a writer stores
+/// `writer_value` (under the new key) — exactly once, for key `racing_key`.
+fn race_once(inner: Arc<MemoryStore>, racing_key: &'static str, writer_value: Bytes) -> Intercept {
+    let fired = Arc::new(AtomicBool::new(false));
+    let writer = inner.clone();
+    Intercept::new(inner).before(move |call| {
+        let race = call.op == Operation::CompareAndSwap
+            && call.key.as_deref() == Some(racing_key)
+            && !fired.swap(true, Ordering::SeqCst);
+        let (writer, value) = (writer.clone(), writer_value.clone());
+        async move {
+            if race {
+                let collection = call.collection.as_deref().unwrap_or_default();
+                writer.put(collection, racing_key, value, None).await?;
+            }
+            Ok(())
         }
-        self.inner.compare_and_swap(c, k, current, new, ttl).await
-    }
-    async fn keys(&self, c: &str, cursor: Option<Cursor>, limit: usize) -> Result<Page> {
-        self.inner.keys(c, cursor, limit).await
-    }
-    async fn collections(&self) -> Result<Vec<String>> {
-        self.inner.collections().await
-    }
+    })
 }
 
 #[tokio::test]
@@ -140,12 +111,7 @@ async fn rekey_never_overwrites_a_racing_writer() {
         .await
         .unwrap();
     let writer_value = encryption::seal(&v2, "c", "race", b"writer's value").unwrap();
-    let racing = RaceOnce {
-        inner: memory.clone(),
-        fired: AtomicBool::new(false),
-        racing_key: "race",
-        writer_value,
-    };
+    let racing = race_once(memory.clone(), "race", writer_value);
     let report = enc(racing, &v2).rekey().await.unwrap();
     assert_eq!(
         (
@@ -239,50 +205,26 @@ async fn retry_over_encryption_never_repeats_take() {
     // Retry innermost (next to the backend) as recommended. The encryption wrapper's `take` is
     // a read and a `compare_and_swap` to nothing (over a store with CAS): the read may be
     // retried, the swap — the one-shot step — runs once, and its lost reply is the answer.
-    #[derive(Debug)]
-    struct LosingReplies {
-        inner: MemoryStore,
-        one_shots: std::sync::atomic::AtomicUsize,
-    }
-    fn reply_lost() -> mcp_kv_core::Error {
-        mcp_kv_core::Error::new(ErrorKind::Unavailable, "reply lost")
-    }
-    #[async_trait]
-    impl KvStore for LosingReplies {
-        fn capabilities(&self) -> Capabilities {
-            self.inner.capabilities()
-        }
-        async fn get_entry(&self, c: &str, k: &str) -> Result<Option<Entry>> {
-            self.inner.get_entry(c, k).await
-        }
-        async fn put(&self, c: &str, k: &str, v: Bytes, ttl: Option<Duration>) -> Result<()> {
-            self.inner.put(c, k, v, ttl).await
-        }
-        async fn delete(&self, c: &str, k: &str) -> Result<bool> {
-            self.inner.delete(c, k).await
-        }
-        async fn take(&self, c: &str, k: &str) -> Result<Option<Bytes>> {
-            self.one_shots.fetch_add(1, Ordering::SeqCst);
-            let _ = self.inner.take(c, k).await?;
-            Err(reply_lost())
-        }
-        async fn compare_and_swap(
-            &self,
-            c: &str,
-            k: &str,
-            current: Option<&[u8]>,
-            new: Option<Bytes>,
-            ttl: Option<Duration>,
-        ) -> Result<bool> {
-            self.one_shots.fetch_add(1, Ordering::SeqCst);
-            let _ = self.inner.compare_and_swap(c, k, current, new, ttl).await?;
-            Err(reply_lost())
-        }
-    }
-    let backend = Arc::new(LosingReplies {
-        inner: MemoryStore::new(),
-        one_shots: Default::default(),
-    });
+    let one_shots = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = one_shots.clone();
+    // Applies every take and compare-and-swap, then loses its reply.
+    let backend: Arc<dyn KvStore> = Arc::new(Intercept::new(Arc::new(MemoryStore::new())).after(
+        move |call, _| {
+            let one_shot = matches!(call.op, Operation::Take | Operation::CompareAndSwap);
+            if one_shot {
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+            async move {
+                match one_shot {
+                    true => Err(mcp_kv_core::Error::new(
+                        ErrorKind::Unavailable,
+                        "reply lost",
+                    )),
+                    false => Ok(()),
+                }
+            }
+        },
+    ));
     let store = StoreBuilder::from_dyn(backend.clone())
         .encrypt(Keyring::new(EncryptionKey::generate(1)))
         .retry(
@@ -297,8 +239,8 @@ async fn retry_over_encryption_never_repeats_take() {
         store.take("codes", "c").await.unwrap_err().kind(),
         ErrorKind::Unavailable
     );
-    assert_eq!(backend.one_shots.load(Ordering::SeqCst), 1);
-    assert_eq!(backend.inner.get("codes", "c").await.unwrap(), None);
+    assert_eq!(one_shots.load(Ordering::SeqCst), 1);
+    assert_eq!(backend.get("codes", "c").await.unwrap(), None);
 }
 
 #[tokio::test]
