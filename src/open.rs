@@ -9,11 +9,16 @@ use mcp_kv_core::{DynStore, Error, ErrorKind, Operation, Result};
 /// | URL | backend | feature |
 /// |---|---|---|
 /// | `memory://` (`?max_entries_per_collection=N`) | in-memory | `memory` |
-/// | `sqlite://relative/path.db`, `sqlite:///absolute/path.db`, `sqlite://:memory:` (`?durability=normal\|full`) | SQLite | `sqlite` |
+/// | `sqlite://relative/path.db`, `sqlite:///absolute/path.db`, `sqlite://:memory:` (`?durability=normal\|full`, `table=…`, `read_only=true\|false`) | SQLite | `sqlite` |
 /// | `sled://path` (`?durability=periodic\|flush`) | sled | `sled` |
 /// | `redis://[user:pass@]host:port[/db]`, `rediss://…` | Redis | `redis` |
 /// | `redis+cluster://[user:pass@]h1:p1,h2:p2,…` | Redis Cluster | `redis-cluster` |
 /// | `dynamodb://table?region=…&endpoint=…` | DynamoDB | `dynamodb` |
+///
+/// `sqlite://…?read_only=true` opens an existing file read-only
+/// (`mcp_kv_sqlite::SqliteStoreBuilder::read_only`): never created nor migrated, every write
+/// refused with [`ErrorKind::ReadOnly`], readable from a read-only directory (see the sqlite
+/// crate's docs, section *Read-only*, for which state it then sees).
 ///
 /// Paths and parameter values are percent-decoded, as in any URL: `sqlite:///srv/my%20state.db`
 /// opens `/srv/my state.db`, `%25` is a literal `%`, and a `?` or `&` in a path is written
@@ -211,8 +216,11 @@ fn open_sqlite(location: &str, query: &str) -> Result<DynStore> {
         ":memory:" => builder.memory(),
         path => builder.path(path),
     };
-    for (k, v) in params(query, &["durability", "table"])? {
+    for (k, v) in params(query, &["durability", "table", "read_only"])? {
         builder = match (k, v.as_str()) {
+            ("read_only", "true") => builder.read_only(true),
+            ("read_only", "false") => builder.read_only(false),
+            ("read_only", _) => return Err(config("read_only must be `true` or `false`")),
             ("durability", "normal") => builder.durability(Durability::Normal),
             ("durability", "full") => builder.durability(Durability::Full),
             ("durability", _) => return Err(config("durability must be `normal` or `full`")),
@@ -324,6 +332,7 @@ mod tests {
             "memory://?max_entries_per_collection=0",
             "sqlite://",
             "sqlite://x.db?durability=sometimes",
+            "sqlite://x.db?read_only=yes",
             "sqlite://bad%zz.db",
             "sqlite://hunter2%ff.db",
             "sled://half%4",

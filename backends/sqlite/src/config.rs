@@ -110,6 +110,8 @@ pub struct SqliteConfig {
     pub answer_spin: Duration,
     /// The clock every expiry check reads.
     pub clock: SharedClock,
+    /// Opened read-only (see [`SqliteStoreBuilder::read_only`]): reads only, nothing written.
+    pub read_only: bool,
 }
 
 impl fmt::Debug for SqliteConfig {
@@ -124,6 +126,7 @@ impl fmt::Debug for SqliteConfig {
             .field("idle_spin", &self.idle_spin)
             .field("answer_spin", &self.answer_spin)
             .field("clock", &self.clock)
+            .field("read_only", &self.read_only)
             .finish()
     }
 }
@@ -148,6 +151,7 @@ impl Default for SqliteStoreBuilder {
                 idle_spin: DEFAULT_IDLE_SPIN,
                 answer_spin: DEFAULT_ANSWER_SPIN,
                 clock: mcp_kv_core::system_clock(),
+                read_only: false,
             },
         }
     }
@@ -252,6 +256,28 @@ impl SqliteStoreBuilder {
         self
     }
 
+    /// Opens an existing database for reading only (default `false`): for a file this user may
+    /// not write, in a directory they may not write either (a backup mount, another user's
+    /// file). See the crate docs, section *Read-only*:
+    ///
+    /// - every connection is opened with `SQLITE_OPEN_READ_ONLY` (and `query_only`); the
+    ///   journal mode is not switched, the schema neither created nor migrated: the table and
+    ///   its schema version must already be there, at the version this build reads
+    ///   ([`SCHEMA_VERSION`](crate::SCHEMA_VERSION)), else `build` fails with
+    ///   [`ErrorKind::Config`] naming the problem. A missing file is a `Config` error, never
+    ///   created;
+    /// - every write (`put`, `delete`, the batches, `put_if_absent`, `take`,
+    ///   `compare_and_swap`, `touch`, `clear`, `cull`) fails at once with
+    ///   [`ErrorKind::ReadOnly`] (not temporary), without reaching SQLite;
+    ///   [`capabilities`](mcp_kv_core::KvStore::capabilities) reports no atomic operations;
+    /// - no sweeper (`build` refuses [`sweep_interval`](Self::sweep_interval) with it), and
+    ///   `close` neither checkpoints nor optimizes;
+    /// - an in-memory store cannot be read-only (`build` refuses it).
+    pub fn read_only(mut self, read_only: bool) -> Self {
+        self.config.read_only = read_only;
+        self
+    }
+
     /// Validates the configuration without opening anything.
     pub fn config(self) -> Result<SqliteConfig> {
         validate_table(&self.config.table)?;
@@ -269,10 +295,28 @@ impl SqliteStoreBuilder {
         if let Location::File(path) = &self.config.location {
             validate_path_name(path)?;
         }
+        if self.config.read_only {
+            if self.config.location == Location::Memory {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    "an in-memory store cannot be read-only (it would always be empty): give \
+                     the path of an existing database file",
+                ));
+            }
+            if self.config.sweep_interval.is_some() {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    "a read-only store cannot run the sweeper (it deletes expired entries): \
+                     drop sweep_interval or read_only",
+                ));
+            }
+        }
         Ok(self.config)
     }
 
-    /// Opens (or creates) the database, migrates its schema and starts the writer thread.
+    /// Opens (or creates) the database, migrates its schema and starts the writer thread
+    /// (with [`read_only`](Self::read_only): opens the existing database and checks its
+    /// schema, nothing more).
     ///
     /// Blocks while the file is opened and migrated (milliseconds, longer when another process
     /// holds the write lock); call it at startup, or inside `spawn_blocking`.

@@ -188,13 +188,15 @@ pub(crate) struct Engine {
 }
 
 impl Engine {
-    /// Starts the writer thread on `writer` and one reader thread per read connection.
+    /// Starts the writer thread on `writer` and one reader thread per read connection
+    /// (`read_only`: the writer connection is read-only too, and its close writes nothing).
     pub(crate) fn start(
         writer: Connection,
         readers: Vec<Connection>,
         sweep: Option<Sweep>,
         spin: Duration,
         answer_spin: Duration,
+        read_only: bool,
     ) -> Result<Engine> {
         let readers = readers
             .into_iter()
@@ -211,10 +213,12 @@ impl Engine {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Engine {
+            // A read-only store's "writer" only reads: closing it neither checkpoints nor
+            // optimizes (both would write).
             writer: Worker::start(
                 "mcp-kv-sqlite-writer",
                 writer,
-                true,
+                !read_only,
                 sweep,
                 spin,
                 answer_spin,
@@ -395,7 +399,15 @@ mod tests {
     #[tokio::test]
     async fn a_job_queued_behind_close_gets_the_closed_error() {
         let conn = Connection::open_in_memory().unwrap();
-        let engine = Engine::start(conn, Vec::new(), None, Duration::ZERO, Duration::ZERO).unwrap();
+        let engine = Engine::start(
+            conn,
+            Vec::new(),
+            None,
+            Duration::ZERO,
+            Duration::ZERO,
+            false,
+        )
+        .unwrap();
         let (tx, rx) = oneshot::channel();
         // What `close()` does between a job's check of the flag and its send: flag set, `Close`
         // queued — and the job behind it.
@@ -409,7 +421,15 @@ mod tests {
 
         // A thread that stopped on its own (the store still open) is a backend error.
         let conn = Connection::open_in_memory().unwrap();
-        let engine = Engine::start(conn, Vec::new(), None, Duration::ZERO, Duration::ZERO).unwrap();
+        let engine = Engine::start(
+            conn,
+            Vec::new(),
+            None,
+            Duration::ZERO,
+            Duration::ZERO,
+            false,
+        )
+        .unwrap();
         let answer = engine
             .writer
             .run(|_| -> Result<()> { panic!("a job that panics (expected in this test)") })

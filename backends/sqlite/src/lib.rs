@@ -150,6 +150,68 @@
 //! `close()` leaves that to SQLite (it checkpoints when the last connection closes, or the
 //! next opener recovers the WAL) — nothing is lost either way.
 //!
+//! ## Read-only
+//!
+//! [`SqliteStoreBuilder::read_only`] opens an existing database for reading only — a file this
+//! user may not write, in a directory they may not write either (a backup mount, another
+//! user's file):
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use mcp_kv_core::{Bytes, ErrorKind, KvStore};
+//! use mcp_kv_sqlite::SqliteStore;
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let path = dir.path().join("mcp.db");
+//! let store = SqliteStore::open(&path)?;
+//! store.put("tokens", "abc", Bytes::from_static(b"grant"), None).await?;
+//! store.close().await?;
+//!
+//! let reader = SqliteStore::builder().path(&path).read_only(true).build()?;
+//! assert_eq!(reader.get("tokens", "abc").await?, Some(Bytes::from_static(b"grant")));
+//! assert_eq!(reader.collections().await?, vec!["tokens"]);
+//! let err = reader.put("tokens", "abc", Bytes::from_static(b"x"), None).await.unwrap_err();
+//! assert_eq!(err.kind(), ErrorKind::ReadOnly); // refused before it reaches SQLite
+//! assert!(!err.is_temporary());
+//! assert!(!reader.capabilities().take);
+//! reader.close().await?; // no checkpoint, no `PRAGMA optimize`: nothing written
+//!
+//! // A missing file is a configuration error, and is not created.
+//! let err = SqliteStore::builder().path(dir.path().join("nope.db")).read_only(true).build();
+//! assert_eq!(err.unwrap_err().kind(), ErrorKind::Config);
+//! assert!(!dir.path().join("nope.db").exists());
+//! # Ok::<(), mcp_kv_core::Error>(())
+//! # }).unwrap();
+//! ```
+//!
+//! - Every connection opens with `SQLITE_OPEN_READ_ONLY` (and `PRAGMA query_only`). The journal
+//!   mode is not switched and the schema neither created nor migrated: the table and its
+//!   version must be there, at [`SCHEMA_VERSION`], else `build` fails with
+//!   [`ErrorKind::Config`](mcp_kv_core::ErrorKind::Config) naming what is missing (another
+//!   application's database, another table name, a newer or not yet migrated schema); a file
+//!   that is not a database is `Corrupted`. No sweeper (`build` refuses `sweep_interval`), no
+//!   in-memory read-only store.
+//! - Writes — `put`, `delete`, `put_many`, `delete_many`, `put_if_absent`, `take`,
+//!   `compare_and_swap`, `touch`, `clear`, `cull` — fail at once with
+//!   [`ErrorKind::ReadOnly`](mcp_kv_core::ErrorKind::ReadOnly), not temporary. Capabilities
+//!   report no atomic operations (`enumerate` stays: `keys` and `collections` work; `clear` is
+//!   refused with the writes).
+//! - **Which state a reader sees.** A WAL file is read as SQLite reads it
+//!   (<https://www.sqlite.org/wal.html>, "Read-Only Databases"): when its `-wal` and `-shm`
+//!   files exist or can be created beside it, the reader sees every commit, those still in the
+//!   `-wal` included, and follows a live writer's new commits like any reader. In a writable
+//!   directory SQLite creates those two files itself (owned by the reader; the `-wal` stays
+//!   empty; the database file is not written — tested by bytes and mtime). In a directory it
+//!   cannot write, without them, SQLite refuses to read (`SQLITE_READONLY_DIRECTORY`, or
+//!   `SQLITE_CANTOPEN` with a `-wal` alone); the store then reopens the file with the
+//!   `immutable=1` URI parameter ([`SqliteStore::is_immutable`] is `true`): the main file is
+//!   read alone, without locks, so it shows the **last checkpointed state** — after a
+//!   `close()` of the writing store, everything. SQLite requires that nobody change an immutable
+//!   file while it is open; a writer that changes it anyway can make reads wrong. Commits in a
+//!   `-wal` that was not checkpointed would not be seen, so when a `-wal` file with content
+//!   lies beside the file the store refuses (`Config`, saying so: copy the file with its `-wal`
+//!   to a writable directory, or let the writer close) rather than show an older state.
+//!
 //! ## Threading
 //!
 //! SQLite calls block, so no call runs on the async runtime:

@@ -96,6 +96,88 @@ pub(crate) fn migrate(conn: &mut Connection, table: &str) -> Result<()> {
     tx.commit().map_err(err)
 }
 
+/// For a read-only store: checks, without writing anything, that the file holds `table` at the
+/// schema version this build reads. A missing version table, version row or table is
+/// [`ErrorKind::Config`] naming what is missing; a table at another version (newer, or older
+/// and not yet migrated) is `Config` too; a negative version is `Corrupted`. SQLite's own
+/// failures (a file that is not a database, one it cannot read here) are returned as they
+/// come, for the caller to map or retry.
+pub(crate) fn check(
+    conn: &Connection,
+    table: &str,
+) -> std::result::Result<Result<()>, rusqlite::Error> {
+    let config = |why: String| {
+        Ok(Err(
+            Error::new(ErrorKind::Config, why).with_operation(Operation::Open)
+        ))
+    };
+    let exists = |name: &str| -> rusqlite::Result<bool> {
+        conn.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1 COLLATE NOCASE",
+            [name],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| n > 0)
+    };
+    if !exists(VERSION_TABLE)? {
+        return config(format!(
+            "the file holds no mcp-kv-sqlite store (no `{VERSION_TABLE}` table): it was not \
+             created by mcp-kv-sqlite, and a read-only store does not create it"
+        ));
+    }
+    let version: Option<i64> = conn
+        .query_row(
+            &format!("SELECT version FROM {VERSION_TABLE} WHERE name = ?1"),
+            [table],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(version) = version else {
+        return config(format!(
+            "the file holds no mcp-kv-sqlite table `{table}` (no schema version recorded for \
+             it): check the table name; a read-only store does not create it"
+        ));
+    };
+    if version < 0 {
+        return Ok(Err(
+            Error::corrupted("negative schema version").with_operation(Operation::Open)
+        ));
+    }
+    if version != SCHEMA_VERSION {
+        let why = if version > SCHEMA_VERSION {
+            format!(
+                "the table `{table}` was written by a newer mcp-kv-sqlite (schema {version}; \
+                 this build reads {SCHEMA_VERSION})"
+            )
+        } else {
+            format!(
+                "the table `{table}` is at schema {version} and needs a migration to \
+                 {SCHEMA_VERSION}, which a read-only store does not run: open it once \
+                 read-write"
+            )
+        };
+        return config(why);
+    }
+    if !exists(table)? {
+        return config(format!(
+            "the schema version of `{table}` is recorded but the table is missing"
+        ));
+    }
+    // The columns every statement reads: a table of that name with other columns is refused
+    // here rather than on every read.
+    if let Err(e) = conn.prepare(&format!(
+        "SELECT collection, key, value, expires_at FROM \"{table}\" LIMIT 0"
+    )) {
+        return Ok(Err(Error::new(
+            ErrorKind::Config,
+            format!("the table `{table}` lacks the columns of an mcp-kv-sqlite table"),
+        )
+        .with_source(e)
+        .with_operation(Operation::Open)));
+    }
+    Ok(Ok(()))
+}
+
 /// Every statement the store runs, with the table name filled in.
 #[derive(Debug)]
 pub(crate) struct Sql {

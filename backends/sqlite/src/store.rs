@@ -1,16 +1,16 @@
 //! [`SqliteStore`]: the [`KvStore`] implementation, one short method per operation.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use rusqlite::{named_params, Connection, TransactionBehavior};
+use rusqlite::{named_params, Connection, OpenFlags, TransactionBehavior};
 
 use mcp_kv_core::{
-    async_trait, expiry, rules, Capabilities, Cursor, Entry, Error, KvStore, Operation, Page,
-    Result, SharedClock,
+    async_trait, expiry, rules, Capabilities, Cursor, Entry, Error, ErrorKind, KvStore, Operation,
+    Page, Result, SharedClock,
 };
 
 use crate::config::{Location, SqliteConfig, SqliteStoreBuilder};
@@ -31,6 +31,8 @@ struct Inner {
     engine: Engine,
     shared: Arc<Shared>,
     config: SqliteConfig,
+    /// A read-only store reading its file with `immutable=1` (see [`SqliteStore::is_immutable`]).
+    immutable: bool,
 }
 
 /// What every job needs: the statements and the clock.
@@ -49,6 +51,7 @@ impl fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqliteStore")
             .field("config", &self.inner.config)
+            .field("immutable", &self.inner.immutable)
             .finish_non_exhaustive()
     }
 }
@@ -75,39 +78,36 @@ impl SqliteStore {
         &self.inner.config
     }
 
+    /// Whether this read-only store reads its file as *immutable* (`immutable=1`): SQLite could
+    /// not read it in WAL mode here — it cannot create the `-wal`/`-shm` files beside it (a
+    /// read-only directory) — and the file had no pending `-wal`, so the store reads the main
+    /// file alone and sees its last checkpointed state. `false` for every other store. See the
+    /// crate docs, section *Read-only*.
+    pub fn is_immutable(&self) -> bool {
+        self.inner.immutable
+    }
+
     pub(crate) fn from_config(config: SqliteConfig) -> Result<SqliteStore> {
         let sql = Arc::new(Sql::new(&config.table));
-        let (writer, readers) = match &config.location {
-            Location::Memory => {
-                let conn = Connection::open_in_memory().map_err(open_err)?;
-                (conn, None)
-            }
-            Location::File(path) => {
-                crate::config::check_file_path(path)
-                    .map_err(|e| e.with_operation(Operation::Open).with_backend(BACKEND))?;
-                let conn = Connection::open(path).map_err(open_err)?;
-                (conn, Some(path.as_path()))
-            }
-        };
-        let mut writer = writer;
-        configure(&writer, &config, false)?;
-        schema::migrate(&mut writer, &config.table)?;
-        let readers = match readers {
-            Some(path) if config.readers > 0 => (0..config.readers)
-                .map(|_| {
-                    let c = Connection::open(path).map_err(open_err)?;
-                    configure(&c, &config, true)?;
-                    Ok(c)
-                })
-                .collect::<Result<Vec<_>>>()?,
-            _ => Vec::new(),
+        let (writer, readers, immutable) = if config.read_only {
+            open_read_only(&config)?
+        } else {
+            let (writer, readers) = open_read_write(&config)?;
+            (writer, readers, false)
         };
         let sweep = config.sweep_interval.map(|every| Sweep {
             every,
             sql: sql.clone(),
             clock: config.clock.clone(),
         });
-        let engine = Engine::start(writer, readers, sweep, config.idle_spin, config.answer_spin)?;
+        let engine = Engine::start(
+            writer,
+            readers,
+            sweep,
+            config.idle_spin,
+            config.answer_spin,
+            config.read_only,
+        )?;
         let shared = Arc::new(Shared {
             sql,
             clock: config.clock.clone(),
@@ -117,8 +117,23 @@ impl SqliteStore {
                 engine,
                 shared,
                 config,
+                immutable,
             }),
         })
+    }
+
+    /// Fails a write of a read-only store at once, before it reaches SQLite.
+    fn writable(&self, op: Operation) -> Result<()> {
+        if self.inner.config.read_only {
+            return Err(Error::new(
+                ErrorKind::ReadOnly,
+                "the store was opened read-only (SqliteStoreBuilder::read_only): nothing is \
+                 written",
+            )
+            .with_operation(op)
+            .with_backend(BACKEND));
+        }
+        Ok(())
     }
 
     async fn write<T, F>(&self, op: Operation, f: F) -> Result<T>
@@ -157,6 +172,176 @@ fn finish<T>(r: rusqlite::Result<Result<T>>, op: Operation) -> Result<T> {
 
 fn open_err(e: rusqlite::Error) -> Error {
     map_sqlite(e, Operation::Open)
+}
+
+/// The write connection (creating the file when missing), schema migrated, and the readers.
+fn open_read_write(config: &SqliteConfig) -> Result<(Connection, Vec<Connection>)> {
+    let (mut writer, path) = match &config.location {
+        Location::Memory => (Connection::open_in_memory().map_err(open_err)?, None),
+        Location::File(path) => {
+            crate::config::check_file_path(path)
+                .map_err(|e| e.with_operation(Operation::Open).with_backend(BACKEND))?;
+            (
+                Connection::open(path).map_err(open_err)?,
+                Some(path.as_path()),
+            )
+        }
+    };
+    configure(&writer, config, false)?;
+    schema::migrate(&mut writer, &config.table)?;
+    let readers = match path {
+        Some(path) if config.readers > 0 => (0..config.readers)
+            .map(|_| {
+                let c = Connection::open(path).map_err(open_err)?;
+                configure(&c, config, true)?;
+                Ok(c)
+            })
+            .collect::<Result<Vec<_>>>()?,
+        _ => Vec::new(),
+    };
+    Ok((writer, readers))
+}
+
+/// The flags of every read-only connection: never creates, never writes.
+const READ_ONLY_FLAGS: OpenFlags = OpenFlags::SQLITE_OPEN_READ_ONLY
+    .union(OpenFlags::SQLITE_OPEN_URI)
+    .union(OpenFlags::SQLITE_OPEN_NO_MUTEX);
+
+/// A read-only store's connections (the "writer", which only reads, and the readers), its
+/// schema checked, and whether it reads the file as immutable.
+///
+/// SQLite reads a WAL-mode file read-only when its `-wal` and `-shm` files exist or can be
+/// created (<https://www.sqlite.org/wal.html>, "Read-Only Databases"). In a directory it may
+/// not write and without them, the first read fails (`SQLITE_READONLY_DIRECTORY`, or
+/// `SQLITE_CANTOPEN` when only the `-wal` is there); the documented way out is the
+/// `immutable=1` URI parameter: the file is read alone, without locks, and must not change
+/// while open. It is taken only when no `-wal` file with content is beside the file (its
+/// commits would be silently missed: that is refused instead).
+fn open_read_only(config: &SqliteConfig) -> Result<(Connection, Vec<Connection>, bool)> {
+    let tag = |e: Error| e.with_operation(Operation::Open).with_backend(BACKEND);
+    let bad = |why: String| tag(Error::new(ErrorKind::Config, why));
+    let Location::File(path) = &config.location else {
+        return Err(bad("an in-memory store cannot be read-only".into()));
+    };
+    crate::config::check_file_path(path).map_err(tag)?;
+    match std::fs::File::open(path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(bad(format!(
+                "no database file at {} (a read-only store does not create one)",
+                path.display()
+            )))
+        }
+        Err(e) => {
+            return Err(tag(Error::new(
+                ErrorKind::Config,
+                format!("cannot read the database file {}: {e}", path.display()),
+            )
+            .with_source(e)))
+        }
+    }
+    // SQLite's own failures stay raw (the caller decides on the immutable retry); ours are
+    // final.
+    let open = |name: &Path| -> rusqlite::Result<Result<Connection>> {
+        let c = Connection::open_with_flags(name, READ_ONLY_FLAGS)?;
+        configure_read_only(&c, config)?;
+        Ok(schema::check(&c, &config.table)?.map(|()| c))
+    };
+    let (writer, name, immutable) = match open(path) {
+        Ok(c) => (c.map_err(tag)?, path.clone(), false),
+        Err(e) if wants_immutable(&e) => {
+            refuse_pending_wal(path).map_err(tag)?;
+            let name = PathBuf::from(immutable_uri(path).map_err(tag)?);
+            let c = open(&name).map_err(open_err)?.map_err(tag)?;
+            tracing::info!(
+                path = %path.display(),
+                "mcp-kv-sqlite: read-only store opened immutable (no -wal/-shm can be created \
+                 beside the file): reads see its last checkpointed state"
+            );
+            (c, name, true)
+        }
+        Err(e) => return Err(open_err(e)),
+    };
+    let readers = (0..config.readers)
+        .map(|_| {
+            let c = Connection::open_with_flags(&name, READ_ONLY_FLAGS).map_err(open_err)?;
+            configure_read_only(&c, config).map_err(open_err)?;
+            Ok(c)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((writer, readers, immutable))
+}
+
+/// Pragmas of a read-only connection: busy timeout, statement and page caches, `query_only`
+/// (a second guard: the store refuses writes before they reach SQLite). Nothing that writes:
+/// no page size, no journal mode, no `synchronous`.
+fn configure_read_only(conn: &Connection, config: &SqliteConfig) -> rusqlite::Result<()> {
+    conn.busy_timeout(config.busy_timeout)?;
+    conn.set_prepared_statement_cache_capacity(32);
+    conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
+    conn.pragma_update(None, "query_only", "ON")
+}
+
+/// SQLite could not read the file read-only in WAL mode here: it cannot create, or open, the
+/// `-wal`/`-shm` files (`SQLITE_READONLY_*`, `SQLITE_CANTOPEN`).
+fn wants_immutable(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if matches!(f.code, rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen))
+}
+
+/// Refuses to read a file as immutable while a `-wal` file with content is beside it: those
+/// commits (or, with a live writer, the ones to come) would be silently missed.
+fn refuse_pending_wal(path: &Path) -> Result<()> {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    match std::fs::metadata(&wal) {
+        Ok(m) if m.len() > 0 => Err(Error::new(
+            ErrorKind::Config,
+            format!(
+                "cannot read {} read-only here: its -wal file holds commits not yet in the \
+                 database file (a writer is running, or did not close), and SQLite cannot \
+                 create the -shm file it needs to read them (read-only directory); reading the \
+                 file alone would show an older state. Copy the file with its -wal to a \
+                 writable directory, or let the writer close (it checkpoints)",
+                path.display()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `file:<absolute path, percent-encoded>?mode=ro&immutable=1`.
+fn immutable_uri(path: &Path) -> Result<String> {
+    let abs = std::fs::canonicalize(path).map_err(|e| {
+        Error::new(
+            ErrorKind::Config,
+            format!("cannot resolve the database path {}: {e}", path.display()),
+        )
+    })?;
+    let mut uri = String::from("file:");
+    for &b in path_bytes(&abs).iter() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            uri.push(char::from(b));
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri.push_str("?mode=ro&immutable=1");
+    Ok(uri)
+}
+
+#[cfg(unix)]
+fn path_bytes(p: &Path) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    p.as_os_str().as_bytes().to_vec()
+}
+
+/// `C:/dir/file` as `/C:/dir/file` (SQLite's URI form of a Windows path; not tested here).
+#[cfg(not(unix))]
+fn path_bytes(p: &Path) -> Vec<u8> {
+    let s = p.to_string_lossy().replace('\\', "/");
+    let s = s.strip_prefix("//?/").unwrap_or(&s);
+    format!("/{}", s.trim_start_matches('/')).into_bytes()
 }
 
 /// Page size of new database files: rows up to ~2 KiB stay inside the `WITHOUT ROWID` b-tree
@@ -296,7 +481,8 @@ fn collect_entries(
 #[async_trait]
 impl KvStore for SqliteStore {
     fn capabilities(&self) -> Capabilities {
-        let mut caps = Capabilities::default().with_atomic(true);
+        // Read-only: the reads only (`clear`, under `enumerate`, is refused with the writes).
+        let mut caps = Capabilities::default().with_atomic(!self.inner.config.read_only);
         caps.enumerate = true;
         let file = matches!(self.inner.config.location, Location::File(_));
         caps.persistent = file;
@@ -334,6 +520,7 @@ impl KvStore for SqliteStore {
         value: Bytes,
         ttl: Option<Duration>,
     ) -> Result<()> {
+        self.writable(Operation::Put)?;
         rules::check_put(&self.capabilities(), collection, key, value.len(), ttl)?;
         let (c, k) = owned(collection, key);
         self.write(Operation::Put, move |conn, sh| {
@@ -346,6 +533,7 @@ impl KvStore for SqliteStore {
     }
 
     async fn delete(&self, collection: &str, key: &str) -> Result<bool> {
+        self.writable(Operation::Delete)?;
         rules::check_name(collection, key)?;
         let (c, k) = owned(collection, key);
         self.write(Operation::Delete, move |conn, sh| {
@@ -379,6 +567,7 @@ impl KvStore for SqliteStore {
         entries: Vec<(String, Bytes)>,
         ttl: Option<Duration>,
     ) -> Result<()> {
+        self.writable(Operation::PutMany)?;
         rules::check_entries(&self.capabilities(), collection, &entries, ttl)?;
         if entries.is_empty() {
             return Ok(());
@@ -400,6 +589,7 @@ impl KvStore for SqliteStore {
     }
 
     async fn delete_many(&self, collection: &str, keys: &[&str]) -> Result<u64> {
+        self.writable(Operation::DeleteMany)?;
         rules::check_keys(&self.capabilities(), collection, keys)?;
         if keys.is_empty() {
             return Ok(0);
@@ -426,6 +616,7 @@ impl KvStore for SqliteStore {
         value: Bytes,
         ttl: Option<Duration>,
     ) -> Result<bool> {
+        self.writable(Operation::PutIfAbsent)?;
         rules::check_put(&self.capabilities(), collection, key, value.len(), ttl)?;
         let (c, k) = owned(collection, key);
         self.write(Operation::PutIfAbsent, move |conn, sh| {
@@ -435,6 +626,7 @@ impl KvStore for SqliteStore {
     }
 
     async fn take(&self, collection: &str, key: &str) -> Result<Option<Bytes>> {
+        self.writable(Operation::Take)?;
         rules::check_name(collection, key)?;
         let (c, k) = owned(collection, key);
         self.write(Operation::Take, move |conn, sh| {
@@ -466,6 +658,7 @@ impl KvStore for SqliteStore {
         new: Option<Bytes>,
         ttl: Option<Duration>,
     ) -> Result<bool> {
+        self.writable(Operation::CompareAndSwap)?;
         let new_len = new.as_ref().map_or(0, Bytes::len);
         rules::check_put(&self.capabilities(), collection, key, new_len, ttl)?;
         let (c, k) = owned(collection, key);
@@ -503,6 +696,7 @@ impl KvStore for SqliteStore {
     }
 
     async fn touch(&self, collection: &str, key: &str, ttl: Option<Duration>) -> Result<bool> {
+        self.writable(Operation::Touch)?;
         rules::check_name(collection, key)?;
         rules::check_ttl(ttl)?;
         let (c, k) = owned(collection, key);
@@ -577,6 +771,7 @@ impl KvStore for SqliteStore {
     }
 
     async fn clear(&self, collection: &str) -> Result<u64> {
+        self.writable(Operation::Clear)?;
         rules::check_collection(collection)?;
         let c = collection.to_string();
         self.write(Operation::Clear, move |conn, sh| {
@@ -587,6 +782,7 @@ impl KvStore for SqliteStore {
     }
 
     async fn cull(&self) -> Result<u64> {
+        self.writable(Operation::Cull)?;
         self.write(Operation::Cull, |conn, sh| {
             let n = conn.prepare_cached(&sh.sql.cull)?.execute([sh.now()])?;
             Ok(Ok(n as u64))

@@ -45,7 +45,9 @@ struct Cli {
     /// The store's URL (memory://, sqlite://path, sled://path, redis://…, redis+cluster://…,
     /// dynamodb://table?…). Read from MCP_KV_URL when not given. Commands that only read
     /// (and delete, rekey) refuse a sqlite:// or sled:// path that does not exist instead of
-    /// creating it. Not used by `migrate`, which takes --from and --to.
+    /// creating it; those that only read (get, keys, collections, ttl, stats) open a sqlite://
+    /// file read-only (`read_only=true`), so they work on a file or directory this user may
+    /// not write. Not used by `migrate`, which takes --from and --to.
     #[arg(long, env = "MCP_KV_URL", hide_env_values = true, global = true)]
     url: Option<String>,
 
@@ -170,9 +172,7 @@ fn store_err(e: Error) -> String {
 
 async fn open_url(url: Option<&str>, what: &str) -> CliResult<DynStore> {
     let url = url.ok_or_else(|| format!("no {what} URL: pass --url or set MCP_KV_URL"))?;
-    mcp_kv::open(url)
-        .await
-        .map_err(|e| read_only_hint(url, e).unwrap_or_else(store_err))
+    mcp_kv::open(url).await.map_err(store_err)
 }
 
 /// [`open_url`] for a command that must not create the store ([`require_existing`]).
@@ -183,40 +183,35 @@ async fn open_existing(url: Option<&str>, what: &str) -> CliResult<DynStore> {
     open_url(url, what).await
 }
 
-/// A clearer line for an existing SQLite file that cannot be opened because it is read-only
-/// for this user *and* SQLite cannot create its `-wal`/`-shm` files beside it (a read-only
-/// directory): the sqlite backend opens read-write, in WAL mode, and has no read-only mode.
-/// (A read-only file in a writable directory opens: SQLite falls back to reading it.)
-fn read_only_hint(url: &str, e: Error) -> Result<String, Error> {
-    match local_path(url) {
-        Some(("sqlite", path))
-            if e.kind() == mcp_kv::ErrorKind::ReadOnly && std::path::Path::new(&path).exists() =>
-        {
-            Ok(format!(
-                "cannot open the SQLite database `{path}`: it is read-only and SQLite cannot                  create its `-wal`/`-shm` files beside it (read-only directory); the sqlite                  backend has no read-only mode: copy the file (with any `-wal` file) to a                  writable directory to inspect it"
-            ))
-        }
-        _ => Err(e),
-    }
+/// [`open_existing`] for a command that only reads: a SQLite file is opened read-only
+/// (`read_only=true`), so that it reads a file this user may not write, also in a directory
+/// they may not write (a backup mount, another user's file), and never writes to it.
+async fn open_for_reading(url: Option<&str>, what: &str) -> CliResult<DynStore> {
+    let url = url.map(read_only_url);
+    open_existing(url.as_deref(), what).await
 }
 
-/// Closes a store only read from. A read-only SQLite file opens (SQLite falls back to reading
-/// it) but cannot be checkpointed when it is closed; nothing was written, so that refusal
-/// (`ReadOnly`) is not an error of a read command.
-async fn close_after_reads(store: &DynStore) -> Result<(), Error> {
-    match store.close().await {
-        Err(e) if e.kind() == mcp_kv::ErrorKind::ReadOnly => Ok(()),
-        r => r,
+/// `url` with `read_only=true` added when it names a SQLite file (not `:memory:`) and does not
+/// set `read_only` itself; any other URL unchanged.
+fn read_only_url(url: &str) -> String {
+    let Ok(parsed) = mcp_kv::StoreUrl::parse(url) else {
+        return url.to_string();
+    };
+    let memory = parsed.path().is_ok_and(|p| p == ":memory:");
+    if parsed.scheme() != "sqlite" || memory || parsed.pairs().any(|(k, _)| k == "read_only") {
+        return url.to_string();
     }
+    let sep = if url.contains('?') { "&" } else { "?" };
+    format!("{url}{sep}read_only=true")
 }
 
 async fn run(cli: Cli) -> CliResult {
     let url = cli.url.as_deref();
     match cli.command {
         Command::Get { collection, key } => {
-            let store = open_existing(url, "store").await?;
+            let store = open_for_reading(url, "store").await?;
             let value = store.get(&collection, &key).await.map_err(store_err)?;
-            close_after_reads(&store).await.map_err(store_err)?;
+            store.close().await.map_err(store_err)?;
             let value = value.ok_or_else(|| "no such key (absent or expired)".to_string())?;
             let mut out = std::io::stdout().lock();
             stdout_written(out.write_all(&value));
@@ -255,7 +250,7 @@ async fn run(cli: Cli) -> CliResult {
             Ok(())
         }
         Command::Keys { collection, limit } => {
-            let store = open_existing(url, "store").await?;
+            let store = open_for_reading(url, "store").await?;
             let mut cursor = None;
             let mut printed = 0usize;
             let mut out = std::io::stdout().lock();
@@ -276,24 +271,24 @@ async fn run(cli: Cli) -> CliResult {
                     None => break,
                 }
             }
-            close_after_reads(&store).await.map_err(store_err)
+            store.close().await.map_err(store_err)
         }
         Command::Collections => {
-            let store = open_existing(url, "store").await?;
+            let store = open_for_reading(url, "store").await?;
             let mut cols = store.collections().await.map_err(store_err)?;
             cols.sort();
             for c in cols {
                 outln!("{c}");
             }
-            close_after_reads(&store).await.map_err(store_err)
+            store.close().await.map_err(store_err)
         }
         Command::Ttl { collection, key } => {
-            let store = open_existing(url, "store").await?;
+            let store = open_for_reading(url, "store").await?;
             let entry = store
                 .get_entry(&collection, &key)
                 .await
                 .map_err(store_err)?;
-            close_after_reads(&store).await.map_err(store_err)?;
+            store.close().await.map_err(store_err)?;
             match entry {
                 None => Err("no such key (absent or expired)".to_string()),
                 Some(e) => {
@@ -306,7 +301,7 @@ async fn run(cli: Cli) -> CliResult {
             }
         }
         Command::Stats => {
-            let store = open_existing(url, "store").await?;
+            let store = open_for_reading(url, "store").await?;
             print_capabilities(&store.capabilities());
             let mut cols = store.collections().await.map_err(store_err)?;
             cols.sort();
@@ -317,7 +312,7 @@ async fn run(cli: Cli) -> CliResult {
                     .map_err(store_err)?;
                 outln!("{c:<40} {n:>12}");
             }
-            close_after_reads(&store).await.map_err(store_err)
+            store.close().await.map_err(store_err)
         }
         Command::Migrate(args) => migrate::run(args).await,
         Command::Rekey(args) => rekey::run(url, args).await,
@@ -398,6 +393,28 @@ fn format_duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn read_commands_open_sqlite_files_read_only() {
+        assert_eq!(
+            read_only_url("sqlite://s.db"),
+            "sqlite://s.db?read_only=true"
+        );
+        assert_eq!(
+            read_only_url("SQLITE:///a/s.db?table=t"),
+            "SQLITE:///a/s.db?table=t&read_only=true"
+        );
+        for same in [
+            "sqlite://s.db?read_only=false",
+            "sqlite://:memory:",
+            "sled://x",
+            "memory://",
+            "redis://h:6379",
+            "no-scheme",
+        ] {
+            assert_eq!(read_only_url(same), same);
+        }
+    }
 
     #[test]
     fn ttls_parse() {

@@ -281,7 +281,8 @@ pub async fn run(args: Args) -> CliResult {
         None => fresh,
     };
     crate::require_existing(&args.from, "--from")?;
-    let from = mcp_kv::open(&args.from)
+    // Only read from: a SQLite source opens read-only (a backup it may not write works too).
+    let from = mcp_kv::open(&crate::read_only_url(&args.from))
         .await
         .map_err(|e| format!("--from: {e}"))?;
     let to = mcp_kv::open(&args.to)
@@ -444,9 +445,7 @@ pub async fn run(args: Args) -> CliResult {
              the source meanwhile) and were copied again"
         );
     }
-    crate::close_after_reads(&from)
-        .await
-        .map_err(|e| format!("--from: {e}"))?;
+    from.close().await.map_err(|e| format!("--from: {e}"))?;
     to.close().await.map_err(|e| format!("--to: {e}"))?;
     match std::fs::remove_file(&args.state) {
         Ok(()) => {}
