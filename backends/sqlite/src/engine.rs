@@ -393,13 +393,10 @@ fn shutdown(conn: Connection, writer: bool) -> Result<()> {
 mod tests {
     use super::*;
 
-    /// A job that reaches the writer's channel behind a `Close` (sent by a `close()` that
-    /// started after the job's own check of the flag) is never run; its caller gets the closed
-    /// store's `Unavailable`, not a backend error.
-    #[tokio::test]
-    async fn a_job_queued_behind_close_gets_the_closed_error() {
+    /// A writer thread on an in-memory connection, no readers, no spin.
+    fn in_memory_engine() -> Engine {
         let conn = Connection::open_in_memory().unwrap();
-        let engine = Engine::start(
+        Engine::start(
             conn,
             Vec::new(),
             None,
@@ -407,7 +404,15 @@ mod tests {
             Duration::ZERO,
             false,
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    /// A job that reaches the writer's channel behind a `Close` (sent by a `close()` that
+    /// started after the job's own check of the flag) is never run; its caller gets the closed
+    /// store's `Unavailable`, not a backend error.
+    #[tokio::test]
+    async fn a_job_queued_behind_close_gets_the_closed_error() {
+        let engine = in_memory_engine();
         let (tx, rx) = oneshot::channel();
         // What `close()` does between a job's check of the flag and its send: flag set, `Close`
         // queued — and the job behind it.
@@ -420,16 +425,7 @@ mod tests {
         rx.await.unwrap().unwrap();
 
         // A thread that stopped on its own (the store still open) is a backend error.
-        let conn = Connection::open_in_memory().unwrap();
-        let engine = Engine::start(
-            conn,
-            Vec::new(),
-            None,
-            Duration::ZERO,
-            Duration::ZERO,
-            false,
-        )
-        .unwrap();
+        let engine = in_memory_engine();
         let answer = engine
             .writer
             .run(|_| -> Result<()> { panic!("a job that panics (expected in this test)") })
