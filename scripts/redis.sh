@@ -56,10 +56,20 @@ USED_PORTS=" "
 FREE_PORT=
 # Sets FREE_PORT to a free port P such that P+10000 (the cluster bus) is free too; never 6379.
 # (Not called through $(…): USED_PORTS must persist.)
+#
+# Below the kernel's ephemeral range: any port inside it may be held at any moment by an
+# outgoing connection (a test's client, a build's download), which port_busy cannot see (it
+# accepts nothing) and which makes a listener's bind fail — that failed a cluster node's bus
+# port (P+10000) once while another test run was busy on the machine.
+EPHEMERAL_LOW=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true)
+[[ $EPHEMERAL_LOW =~ ^[0-9]+$ ]] || EPHEMERAL_LOW=32768
+PORT_LOW=10000
+PORT_SPAN=$((EPHEMERAL_LOW - 10000 - PORT_LOW))
+if ((PORT_SPAN < 1000)); then PORT_SPAN=30000; PORT_LOW=20000; fi # an unusual range: as before
 free_port() {
     local p i
     for i in $(seq 1 200); do
-        p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 30000 ))
+        p=$(( PORT_LOW + (RANDOM * 32768 + RANDOM) % PORT_SPAN ))
         case "$USED_PORTS" in *" $p "*|*" $((p + 10000)) "*) continue ;; esac
         if ! port_busy "$p" && ! port_busy $((p + 10000)); then
             USED_PORTS="$USED_PORTS$p $((p + 10000)) "
