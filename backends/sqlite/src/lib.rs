@@ -98,8 +98,9 @@
 //! - Rows that this crate did not write (changed behind the store's back) never panic:
 //!   - a value that is not a BLOB, or an expiry that is not a non-negative integer, reads as
 //!     [`ErrorKind::Corrupted`](mcp_kv_core::ErrorKind::Corrupted) for that key only;
-//!     conditional writes leave the row untouched and report the same; `put` and `delete`
-//!     repair it;
+//!     conditional writes leave the row untouched and report the same; `keys()` lists it
+//!     (only a well-formed expiry in the past hides a row), as the sled and DynamoDB backends
+//!     list theirs; `put` and `delete` repair it;
 //!   - a *name* that is not UTF-8 TEXT (a BLOB, a number, TEXT with invalid UTF-8) cannot be
 //!     addressed through the API: names are `&str`, bound as TEXT, and never match it. A bad
 //!     key makes `keys()` of its collection fail with `Corrupted` on every page that reaches

@@ -202,6 +202,11 @@ pub(crate) struct Sql {
 const LIVE: &str = "typeof(value) = 'blob' \
      AND (expires_at IS NULL OR (typeof(expires_at) = 'integer' AND expires_at >= :now))";
 
+/// A row `keys()` lists: every row but a well-formed expired one — a corrupted row (an expiry
+/// that is negative, a REAL, TEXT) is there, and reading it says `Corrupted`.
+const LISTED: &str =
+    "NOT (typeof(expires_at) = 'integer' AND expires_at >= 0 AND expires_at < :now)";
+
 impl Sql {
     pub(crate) fn new(t: &str) -> Sql {
         let t = format!("\"{t}\"");
@@ -243,13 +248,12 @@ impl Sql {
             ),
             keys_first: format!(
                 "SELECT key FROM {t} \
-                 WHERE collection = :collection AND (expires_at IS NULL OR expires_at >= :now) \
+                 WHERE collection = :collection AND {LISTED} \
                  ORDER BY key LIMIT :limit"
             ),
             keys_after: format!(
                 "SELECT key FROM {t} \
-                 WHERE collection = :collection AND key > :after \
-                 AND (expires_at IS NULL OR expires_at >= :now) \
+                 WHERE collection = :collection AND key > :after AND {LISTED} \
                  ORDER BY key LIMIT :limit"
             ),
             collections: format!("SELECT DISTINCT collection FROM {t} ORDER BY collection"),
