@@ -151,6 +151,10 @@ pub(crate) const BACKEND: &str = "dynamodb";
 /// The environment variable the tests and benchmarks read the emulator endpoint from.
 pub const ENDPOINT_ENV: &str = "MCP_KV_DYNAMODB_ENDPOINT";
 
+/// The region a store given an `endpoint` and no `region` signs with (when no `aws-config`
+/// chain supplies one): emulators ignore it, signing needs one.
+pub const ENDPOINT_DEFAULT_REGION: &str = "us-east-1";
+
 #[cfg(test)]
 mod static_checks {
     fn send_sync<T: Send + Sync>() {}

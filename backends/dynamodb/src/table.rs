@@ -85,7 +85,7 @@ pub(crate) async fn make_client(
         (Some(region), _) => builder = builder.region(Region::new(region.clone())),
         (None, _) if have_region => {}
         // Emulators ignore the region; a fixed one keeps signing happy.
-        (None, Some(_)) => builder = builder.region(Region::new("us-east-1")),
+        (None, Some(_)) => builder = builder.region(Region::new(crate::ENDPOINT_DEFAULT_REGION)),
         (None, None) => {
             return Err(config_err(
                 "no AWS region: set `region` (or enable the `aws-config` feature)",

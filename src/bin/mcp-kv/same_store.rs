@@ -38,6 +38,12 @@ const DEFAULT_SQLITE_TABLE: &str = mcp_kv::sqlite::DEFAULT_TABLE;
 #[cfg(not(feature = "sqlite"))]
 const DEFAULT_SQLITE_TABLE: &str = "mcp_kv";
 
+/// The region of a `dynamodb://` URL with an `endpoint` and no `region`.
+#[cfg(feature = "dynamodb")]
+const DYNAMODB_ENDPOINT_REGION: &str = mcp_kv::dynamodb::ENDPOINT_DEFAULT_REGION;
+#[cfg(not(feature = "dynamodb"))]
+const DYNAMODB_ENDPOINT_REGION: &str = "us-east-1";
+
 /// The port of a Redis URL without one (for `rediss://` too, as the redis crate reads it).
 const REDIS_DEFAULT_PORT: u16 = 6379;
 
@@ -144,7 +150,11 @@ fn dynamo(url: &StoreUrl<'_>) -> Option<Identity> {
     let region = url
         .param("region")
         .ok()?
-        .or_else(|| endpoint.as_ref().map(|_| "us-east-1".to_string()))
+        .or_else(|| {
+            endpoint
+                .as_ref()
+                .map(|_| DYNAMODB_ENDPOINT_REGION.to_string())
+        })
         .map(|r| r.to_ascii_lowercase());
     let endpoint = endpoint.map(|e| normal_endpoint(&e).unwrap_or(e));
     Some(Identity::Dynamo {
