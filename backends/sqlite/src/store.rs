@@ -242,9 +242,13 @@ fn open_read_only(config: &SqliteConfig) -> Result<(Connection, Vec<Connection>,
     }
     // SQLite's own failures stay raw (the caller decides on the immutable retry); ours are
     // final.
-    let open = |name: &Path| -> rusqlite::Result<Result<Connection>> {
+    let connect = |name: &Path| -> rusqlite::Result<Connection> {
         let c = Connection::open_with_flags(name, READ_ONLY_FLAGS)?;
         configure_read_only(&c, config)?;
+        Ok(c)
+    };
+    let open = |name: &Path| -> rusqlite::Result<Result<Connection>> {
+        let c = connect(name)?;
         Ok(schema::check(&c, &config.table)?.map(|()| c))
     };
     let (writer, name, immutable) = match open(path) {
@@ -263,11 +267,7 @@ fn open_read_only(config: &SqliteConfig) -> Result<(Connection, Vec<Connection>,
         Err(e) => return Err(open_err(e)),
     };
     let readers = (0..config.readers)
-        .map(|_| {
-            let c = Connection::open_with_flags(&name, READ_ONLY_FLAGS).map_err(open_err)?;
-            configure_read_only(&c, config).map_err(open_err)?;
-            Ok(c)
-        })
+        .map(|_| connect(&name).map_err(open_err))
         .collect::<Result<Vec<_>>>()?;
     Ok((writer, readers, immutable))
 }
