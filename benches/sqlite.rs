@@ -1,15 +1,17 @@
 //! The SQLite backend side by side with the raw driver and the Rust peer, same workload in one
 //! group each, in both durability settings (`synchronous = NORMAL` and `FULL`, WAL mode):
 //!
-//! - `mcp-kv` — our `SqliteStore`, called through `Arc<dyn KvStore>` as users hold it (work
-//!   runs on its writer / reader threads, off the async runtime);
+//! - `mcp-kv` — our `SqliteStore`, called through `Arc<dyn KvStore>` as users hold it, with
+//!   its defaults: point reads (`get`, get-miss) on the caller's thread with one of its inline
+//!   read connections, everything else on its writer / reader threads, off the async runtime;
 //! - `raw` — rusqlite 0.32 prepared statements (`prepare_cached`) on one connection with the
 //!   same pragmas and the same table, called synchronously on the benchmark thread (the
 //!   floor: no async, no thread hop), batches in one transaction;
 //! - `raw-thread` — the same raw statements on a dedicated thread reached through a channel
 //!   and a oneshot reply, the thread polling for 50 µs and the caller for up to 500 µs before
-//!   they sleep, as our engine does (`idle_spin`, `answer_spin`): the least an async caller pays to keep SQLite off its runtime, so
-//!   `mcp-kv / raw-thread` is our own overhead;
+//!   they sleep, as our engine does (`idle_spin`, `answer_spin`): the least an async caller
+//!   pays to keep SQLite off its runtime, so `mcp-kv / raw-thread` is our own overhead where our
+//!   store runs the work on its threads (every group but get and get-miss);
 //! - `raw-spawn_blocking` (get only) — the raw statement on `tokio::task::spawn_blocking` with
 //!   a pool of two connections: the other way to stay off the runtime, measured for the
 //!   threading choice;
@@ -34,11 +36,11 @@
 //!   takes are timed; each side asserts that every take hit. openkeyv has no get-and-delete (only
 //!   `compare_and_delete` after a `get_with_revision`), so it is left out of `take`;
 //! - `mix 90/10 on 2 tasks`: two Tokio tasks, each 90 % gets of present keys / 10 % puts with the
-//!   60 s TTL. Our store sends writes to its writer thread and reads to the least busy of its two
-//!   reader threads, so here `raw` is the raw statements threaded the same way — a writer thread
-//!   and two reader threads with a connection each, reached through a channel and a oneshot,
-//!   reads to the reader with the fewest jobs in flight — rather than called inline (two tasks
-//!   blocking the runtime's two workers in SQLite would not be the same work). `mcp-kv / raw` is
+//!   60 s TTL. Our store sends writes to its writer thread and runs reads on the calling task
+//!   with one of its inline read connections, so here `raw` is the raw statements threaded the
+//!   same way — writes on a writer thread behind a channel and a oneshot, reads inline with the
+//!   first free one of as many connections — rather than everything inline (two tasks blocking
+//!   the runtime's two workers in SQLite commits would not be the same work). `mcp-kv / raw` is
 //!   then our own overhead under concurrency. openkeyv runs inline as always. The mix runs right
 //!   after the reads, before the write groups, so every read hits a live entry;
 //! - `(FULL)` write groups (`put`, `put-with-TTL`, `take`, the mix) take 20 samples: one fsync
@@ -266,19 +268,23 @@ impl RawThread {
     }
 }
 
-/// The raw twin of the mix: the raw-thread writer and two reader threads on its file, reads to
-/// the reader with the fewest jobs in flight (the first on a tie), as our engine does.
+/// The raw twin of the mix, threaded as our store is: writes on the raw-thread writer, reads
+/// inline on the calling task with the first free one of a few connections to its file (our
+/// store's inline readers; all busy — not with two tasks on four — would wait here where ours
+/// goes to a reader thread).
 struct RawPool {
     writer: RawThread,
-    readers: Vec<RawThread>,
+    readers: Arc<Vec<std::sync::Mutex<Connection>>>,
 }
 
 impl RawPool {
-    fn reader(&self) -> &RawThread {
-        self.readers
+    fn get(&self, key: &str) -> Option<Bytes> {
+        let conn = self
+            .readers
             .iter()
-            .min_by_key(|r| r.in_flight.load(Ordering::Relaxed))
-            .unwrap()
+            .find_map(|c| c.try_lock().ok())
+            .unwrap_or_else(|| self.readers[0].lock().unwrap());
+        Raw::get_on(&conn, key)
     }
 }
 
@@ -288,8 +294,8 @@ struct Fixture {
     ours: Arc<dyn KvStore>,
     raw: Raw,
     raw_thread: RawThread,
-    /// Reader threads on the raw-thread file, for the mix.
-    raw_readers: Vec<RawThread>,
+    /// Read connections to the raw-thread file, for the mix.
+    raw_readers: Arc<Vec<std::sync::Mutex<Connection>>>,
     okv: Arc<openkeyv::store::sqlite::SqliteStore>,
     keys: Vec<String>,
     /// Keys never written.
@@ -349,9 +355,14 @@ impl Fixture {
                 .map(|_| std::sync::Mutex::new(connection(&dir.path().join("raw.db"), durability)))
                 .collect(),
         );
-        let raw_readers = (0..2)
-            .map(|_| RawThread::start(Raw::open(&dir.path().join("raw-thread.db"), durability)))
-            .collect();
+        let raw_readers = Arc::new(
+            (0..mcp_kv_sqlite::DEFAULT_INLINE_READERS)
+                .map(|_| {
+                    let path = dir.path().join("raw-thread.db");
+                    std::sync::Mutex::new(connection(&path, durability))
+                })
+                .collect(),
+        );
         Fixture {
             label,
             pool,
@@ -744,9 +755,7 @@ impl Side for Mixed<Arc<dyn KvStore>> {
 
 impl Side for Mixed<RawPool> {
     async fn read(&self, n: usize) {
-        let key = self.keys[n % KEYS].clone();
-        let got = self.store.reader().call(move |r| r.get(&key)).await;
-        black_box(got).unwrap();
+        black_box(self.store.get(&self.keys[n % KEYS])).unwrap();
     }
     async fn write(&self, n: usize) {
         let (key, value) = (self.keys[n % KEYS].clone(), self.values[n % 4].clone());

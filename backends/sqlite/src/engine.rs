@@ -6,6 +6,9 @@
 //!   the writer thread, which runs them one at a time on its connection and answers through a
 //!   oneshot. One writer per process matches SQLite (one writer per file at a time): our own
 //!   writes never contend for the file lock, only other processes' do (busy timeout).
+//! - **Point reads** of a file store mostly do not come here: they run on the caller's thread
+//!   (see [`crate::inline`]) and come here only when that connection met a lock or every
+//!   inline connection was borrowed.
 //! - **Reads** of a file store go to a reader thread, the one with the fewest jobs in flight,
 //!   the first on a tie (WAL: readers never wait for the writer), so reads run in parallel with
 //!   each other and with a write that is fsyncing. A job leaves the count before it answers, so
@@ -38,6 +41,7 @@ use tokio::sync::oneshot;
 use mcp_kv_core::{handoff, Error, ErrorKind, Operation, Result, SharedClock};
 
 use crate::encoding::{encode_now, map_sqlite, BACKEND};
+use crate::inline::InlineReaders;
 use crate::schema::Sql;
 #[cfg(doc)]
 use crate::SqliteConfig;
@@ -184,6 +188,8 @@ impl Worker {
 pub(crate) struct Engine {
     writer: Worker,
     readers: Vec<Worker>,
+    /// Read connections a point read uses on its caller's thread.
+    inline: InlineReaders,
     closed: AtomicBool,
 }
 
@@ -193,6 +199,7 @@ impl Engine {
     pub(crate) fn start(
         writer: Connection,
         readers: Vec<Connection>,
+        inline: Vec<Connection>,
         sweep: Option<Sweep>,
         spin: Duration,
         answer_spin: Duration,
@@ -224,6 +231,7 @@ impl Engine {
                 answer_spin,
             )?,
             readers,
+            inline: InlineReaders::new(inline),
             closed: AtomicBool::new(false),
         })
     }
@@ -278,12 +286,22 @@ impl Engine {
         self.answered(op, answer)
     }
 
-    /// Closes the readers, then stops the sweeper, checkpoints the WAL into the database file
+    /// Runs `f` on this thread with one of the inline read connections; `None` when the read
+    /// must go to a reader thread ([`read`](Self::read)) instead (see [`InlineReaders`]).
+    pub(crate) fn read_inline<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Option<rusqlite::Result<T>> {
+        self.inline.try_read(f)
+    }
+
+    /// Closes the inline connections and the readers, then stops the sweeper, checkpoints the WAL into the database file
     /// and closes the writer. Idempotent; a call dropped midway (a timeout) leaves the rest to
     /// the next call, which returns once every connection is closed — not at once because
     /// the first call had started.
     pub(crate) async fn close(&self) -> Result<()> {
         self.closed.store(true, Ordering::Release);
+        drop(self.inline.close().await);
         for reader in &self.readers {
             reader.close().await?;
         }
@@ -294,8 +312,16 @@ impl Engine {
 impl Drop for Engine {
     fn drop(&mut self) {
         // Dropping the senders ends the worker loops, which close their connections (SQLite
-        // then checkpoints on its own); the threads finish in the background.
+        // then checkpoints on its own); the threads finish in the background. The idle inline
+        // connections are closed on the writer thread before its own, so that the last one to
+        // close — the one that checkpoints — is the writer's there, not one here on a caller's
+        // thread.
         self.closed.store(true, Ordering::Release);
+        let inline = self.inline.take_idle();
+        if !inline.is_empty() {
+            let job: Job = Box::new(move |_, _| drop(inline));
+            let _ = self.writer.sender.send(Msg::Job(job));
+        }
     }
 }
 
@@ -398,6 +424,7 @@ mod tests {
         let conn = Connection::open_in_memory().unwrap();
         Engine::start(
             conn,
+            Vec::new(),
             Vec::new(),
             None,
             Duration::ZERO,

@@ -89,11 +89,11 @@ impl SqliteStore {
 
     pub(crate) fn from_config(config: SqliteConfig) -> Result<SqliteStore> {
         let sql = Arc::new(Sql::new(&config.table));
-        let (writer, readers, immutable) = if config.read_only {
+        let (writer, readers, inline, immutable) = if config.read_only {
             open_read_only(&config)?
         } else {
-            let (writer, readers) = open_read_write(&config)?;
-            (writer, readers, false)
+            let (writer, readers, inline) = open_read_write(&config)?;
+            (writer, readers, inline, false)
         };
         let sweep = config.sweep_interval.map(|every| Sweep {
             every,
@@ -103,6 +103,7 @@ impl SqliteStore {
         let engine = Engine::start(
             writer,
             readers,
+            inline,
             sweep,
             config.idle_spin,
             config.answer_spin,
@@ -148,6 +149,18 @@ impl SqliteStore {
             .await
     }
 
+    /// A point read on this thread (see [`SqliteStoreBuilder::inline_readers`]); `None` when it
+    /// must go to a reader thread with [`read`](Self::read).
+    fn read_inline<T>(
+        &self,
+        op: Operation,
+        f: impl FnOnce(&Connection, &Shared) -> rusqlite::Result<Result<T>>,
+    ) -> Option<Result<T>> {
+        let shared = &self.inner.shared;
+        let answer = self.inner.engine.read_inline(|conn| f(conn, shared))?;
+        Some(finish(answer, op))
+    }
+
     async fn read<T, F>(&self, op: Operation, f: F) -> Result<T>
     where
         T: Send + 'static,
@@ -174,8 +187,12 @@ fn open_err(e: rusqlite::Error) -> Error {
     map_sqlite(e, Operation::Open)
 }
 
-/// The write connection (creating the file when missing), schema migrated, and the readers.
-fn open_read_write(config: &SqliteConfig) -> Result<(Connection, Vec<Connection>)> {
+/// Connections of one store: the writer, the readers' and the inline ones.
+type Connections = (Connection, Vec<Connection>, Vec<Connection>);
+
+/// The write connection (creating the file when missing), schema migrated, the readers and
+/// the inline readers.
+fn open_read_write(config: &SqliteConfig) -> Result<Connections> {
     let (mut writer, path) = match &config.location {
         Location::Memory => (Connection::open_in_memory().map_err(open_err)?, None),
         Location::File(path) => {
@@ -189,17 +206,27 @@ fn open_read_write(config: &SqliteConfig) -> Result<(Connection, Vec<Connection>
     };
     configure(&writer, config, false)?;
     schema::migrate(&mut writer, &config.table)?;
-    let readers = match path {
-        Some(path) if config.readers > 0 => (0..config.readers)
-            .map(|_| {
-                let c = Connection::open(path).map_err(open_err)?;
-                configure(&c, config, true)?;
-                Ok(c)
-            })
-            .collect::<Result<Vec<_>>>()?,
-        _ => Vec::new(),
+    let Some(path) = path else {
+        return Ok((writer, Vec::new(), Vec::new()));
     };
-    Ok((writer, readers))
+    let reader = || {
+        let c = Connection::open(path).map_err(open_err)?;
+        configure(&c, config, true)?;
+        Ok(c)
+    };
+    let readers = (0..config.readers)
+        .map(|_| reader())
+        .collect::<Result<Vec<_>>>()?;
+    let inline = (0..config.inline_readers)
+        .map(|_| reader().and_then(never_waits))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((writer, readers, inline))
+}
+
+/// An inline reader's busy timeout: 0 (it hands a locked read to a reader thread instead).
+fn never_waits(conn: Connection) -> Result<Connection> {
+    conn.busy_timeout(Duration::ZERO).map_err(open_err)?;
+    Ok(conn)
 }
 
 /// The flags of every read-only connection: never creates, never writes.
@@ -217,7 +244,9 @@ const READ_ONLY_FLAGS: OpenFlags = OpenFlags::SQLITE_OPEN_READ_ONLY
 /// `immutable=1` URI parameter: the file is read alone, without locks, and must not change
 /// while open. It is taken only when no `-wal` file with content is beside the file (its
 /// commits would be silently missed: that is refused instead).
-fn open_read_only(config: &SqliteConfig) -> Result<(Connection, Vec<Connection>, bool)> {
+fn open_read_only(
+    config: &SqliteConfig,
+) -> Result<(Connection, Vec<Connection>, Vec<Connection>, bool)> {
     let tag = |e: Error| e.with_operation(Operation::Open).with_backend(BACKEND);
     let bad = |why: String| tag(Error::new(ErrorKind::Config, why));
     let Location::File(path) = &config.location else {
@@ -269,7 +298,10 @@ fn open_read_only(config: &SqliteConfig) -> Result<(Connection, Vec<Connection>,
     let readers = (0..config.readers)
         .map(|_| connect(&name).map_err(open_err))
         .collect::<Result<Vec<_>>>()?;
-    Ok((writer, readers, immutable))
+    let inline = (0..config.inline_readers)
+        .map(|_| connect(&name).map_err(open_err).and_then(never_waits))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((writer, readers, inline, immutable))
 }
 
 /// Pragmas of a read-only connection: busy timeout, statement and page caches, `query_only`
@@ -429,13 +461,14 @@ fn live_entry(
     c: &str,
     k: &str,
 ) -> rusqlite::Result<Result<Option<Entry>>> {
-    let now = sh.clock.now_millis();
     Ok(select_row(conn, sh, c, k)?.map(|row| {
-        row.filter(|(_, at)| expiry::is_live(*at, now))
-            .map(|(value, at)| Entry {
-                value,
-                ttl: expiry::remaining(at, now),
-            })
+        let (value, at) = row?;
+        // The clock only for an entry that can expire (a miss or no TTL reads none).
+        let now = at.map_or(0, |_| sh.clock.now_millis());
+        expiry::is_live(at, now).then(|| Entry {
+            value,
+            ttl: expiry::remaining(at, now),
+        })
     }))
 }
 
@@ -493,24 +526,37 @@ impl KvStore for SqliteStore {
     async fn get(&self, collection: &str, key: &str) -> Result<Option<Bytes>> {
         // Its own job rather than the provided `get_entry` wrapper: one boxed future, no TTL.
         rules::check_name(collection, key)?;
-        let (c, k) = owned(collection, key);
-        self.read(Operation::Get, move |conn, sh| {
-            let now = sh.clock.now_millis();
-            Ok(select_row(conn, sh, &c, &k)?.map(|row| {
-                row.filter(|(_, at)| expiry::is_live(*at, now))
-                    .map(|(v, _)| v)
+        fn live_value(
+            conn: &Connection,
+            sh: &Shared,
+            c: &str,
+            k: &str,
+        ) -> rusqlite::Result<Result<Option<Bytes>>> {
+            Ok(select_row(conn, sh, c, k)?.map(|row| {
+                let (value, at) = row?;
+                // The clock only for an entry that can expire.
+                let live = at.is_none_or(|_| expiry::is_live(at, sh.clock.now_millis()));
+                live.then_some(value)
             }))
-        })
-        .await
+        }
+        let op = Operation::Get;
+        if let Some(r) = self.read_inline(op, |conn, sh| live_value(conn, sh, collection, key)) {
+            return r;
+        }
+        let (c, k) = owned(collection, key);
+        self.read(op, move |conn, sh| live_value(conn, sh, &c, &k))
+            .await
     }
 
     async fn get_entry(&self, collection: &str, key: &str) -> Result<Option<Entry>> {
         rules::check_name(collection, key)?;
+        let op = Operation::GetEntry;
+        if let Some(r) = self.read_inline(op, |conn, sh| live_entry(conn, sh, collection, key)) {
+            return r;
+        }
         let (c, k) = owned(collection, key);
-        self.read(Operation::GetEntry, move |conn, sh| {
-            live_entry(conn, sh, &c, &k)
-        })
-        .await
+        self.read(op, move |conn, sh| live_entry(conn, sh, &c, &k))
+            .await
     }
 
     async fn put(

@@ -46,7 +46,8 @@ async fn conformance_memory_manual_clock() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conformance_file_full_durability_custom_table_no_readers_no_spin_manual_clock() {
+async fn conformance_file_full_durability_custom_table_no_readers_no_inline_reads_no_spin_manual_clock(
+) {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new();
     let store = SqliteStore::builder()
@@ -54,13 +55,14 @@ async fn conformance_file_full_durability_custom_table_no_readers_no_spin_manual
         .table("other_table")
         .durability(Durability::Full)
         .readers(0)
+        .inline_readers(0)
         .idle_spin(std::time::Duration::ZERO)
         .answer_spin(std::time::Duration::ZERO)
         .clock(clock.clone())
         .build()
         .unwrap();
     manual(
-        "sqlite file, FULL, no readers, no spins (manual clock)",
+        "sqlite file, FULL, no readers, no inline reads, no spins (manual clock)",
         clock,
     )
     .run(Arc::new(store))

@@ -1,0 +1,190 @@
+//! Point reads on the caller's thread: a small pool of read connections that a `get` borrows
+//! for the few microseconds of one primary-key lookup, instead of a round trip to a reader
+//! thread (see the crate docs, section *Threading*, for why and when).
+//!
+//! A connection here never waits for a lock: its busy timeout is 0, and a read that SQLite
+//! answers `SQLITE_BUSY`/`SQLITE_LOCKED` gives up at once and is run again on a reader thread,
+//! which waits with the store's busy timeout. When every connection is borrowed (more
+//! concurrent point reads than connections) the read goes to a reader thread too.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use parking_lot::Mutex;
+use rusqlite::{Connection, ErrorCode};
+
+/// The pool: one slot per connection, a read takes the first slot it can lock (so a caller
+/// that reads one key after another keeps one connection and its warm page cache). Empty for
+/// an in-memory store or with
+/// [`SqliteStoreBuilder::inline_readers(0)`](crate::SqliteStoreBuilder::inline_readers).
+pub(crate) struct InlineReaders {
+    /// `None` once closed.
+    slots: Box<[Mutex<Option<Connection>>]>,
+    closed: AtomicBool,
+}
+
+impl InlineReaders {
+    pub(crate) fn new(conns: Vec<Connection>) -> InlineReaders {
+        InlineReaders {
+            slots: conns.into_iter().map(|c| Mutex::new(Some(c))).collect(),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Runs `f` on an idle connection of the pool, on this thread. `None` when the read must go
+    /// to a reader thread instead: no idle connection (none configured, all borrowed, the pool
+    /// closed), or SQLite found the database locked (the read would have had to wait).
+    pub(crate) fn try_read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Option<rusqlite::Result<T>> {
+        if self.closed.load(Ordering::Acquire) {
+            return None;
+        }
+        let slot = self.slots.iter().find_map(|slot| slot.try_lock())?;
+        // `None`: closed after the check above.
+        match f(slot.as_ref()?) {
+            Err(e) if is_locked(&e) => None,
+            r => Some(r),
+        }
+    }
+
+    /// Closes the pool: no connection is handed out any more, and every connection is taken
+    /// out — a borrowed one once its read ends — and returned for the caller to close where it
+    /// wants. Returns once all are out, so a checkpoint that follows finds no reader of ours
+    /// holding part of the WAL.
+    pub(crate) async fn close(&self) -> Vec<Connection> {
+        self.closed.store(true, Ordering::Release);
+        let mut out = Vec::with_capacity(self.slots.len());
+        for slot in self.slots.iter() {
+            // A borrowed connection serves one point read: microseconds, a page read at worst.
+            loop {
+                if let Some(mut conn) = slot.try_lock() {
+                    out.extend(conn.take());
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+        }
+        out
+    }
+
+    /// The connections not borrowed right now, taken out of a pool that is being dropped (a
+    /// borrowed one is closed by its reader's thread).
+    pub(crate) fn take_idle(&self) -> Vec<Connection> {
+        self.closed.store(true, Ordering::Release);
+        self.slots
+            .iter()
+            .filter_map(|slot| slot.try_lock()?.take())
+            .collect()
+    }
+}
+
+/// SQLite would have had to wait for a lock (another connection's recovery or checkpoint, an
+/// exclusive lock of another process).
+fn is_locked(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if matches!(f.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn() -> Connection {
+        Connection::open_in_memory().unwrap()
+    }
+
+    fn idle(pool: &InlineReaders) -> usize {
+        pool.slots
+            .iter()
+            .filter(|s| s.try_lock().is_some_and(|c| c.is_some()))
+            .count()
+    }
+
+    #[test]
+    fn a_read_borrows_and_gives_back() {
+        let pool = InlineReaders::new(vec![conn()]);
+        let one = pool.try_read(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)));
+        assert_eq!(one.unwrap().unwrap(), 1);
+        assert_eq!(idle(&pool), 1);
+    }
+
+    #[test]
+    fn no_idle_connection_sends_the_read_elsewhere() {
+        let empty = InlineReaders::new(Vec::new());
+        assert!(empty.try_read(|_| Ok(())).is_none());
+
+        // The only connection borrowed: a nested read finds none; with two it finds the other.
+        let pool = InlineReaders::new(vec![conn()]);
+        let outer = pool.try_read(|_| Ok(pool.try_read(|_| Ok(())).is_none()));
+        assert!(outer.unwrap().unwrap());
+        let pool = InlineReaders::new(vec![conn(), conn()]);
+        let outer = pool.try_read(|_| Ok(pool.try_read(|_| Ok(())).is_some()));
+        assert!(outer.unwrap().unwrap());
+    }
+
+    #[test]
+    fn a_locked_database_sends_the_read_elsewhere_other_errors_stay() {
+        let pool = InlineReaders::new(vec![conn()]);
+        for code in [rusqlite::ffi::SQLITE_BUSY, rusqlite::ffi::SQLITE_LOCKED] {
+            let locked = pool.try_read(|_| -> rusqlite::Result<()> {
+                Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(code),
+                    None,
+                ))
+            });
+            assert!(locked.is_none());
+        }
+        let bad = pool.try_read(|c| c.execute("SELECT * FROM missing", []));
+        assert!(bad.unwrap().is_err());
+        assert_eq!(idle(&pool), 1, "given back every time");
+    }
+
+    #[test]
+    fn close_waits_for_a_borrowed_connection_and_takes_them_all() {
+        let pool = InlineReaders::new(vec![conn(), conn()]);
+        let (started, ended) = (std::sync::Barrier::new(2), AtomicBool::new(false));
+        let reading = std::thread::scope(|s| {
+            let reader = s.spawn(|| {
+                pool.try_read(|_| {
+                    started.wait();
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    ended.store(true, Ordering::SeqCst);
+                    Ok(())
+                })
+            });
+            started.wait();
+            let closed = block_on(pool.close());
+            assert!(
+                ended.load(Ordering::SeqCst),
+                "close returned before the read ended"
+            );
+            assert_eq!(closed.len(), 2, "the idle one and the borrowed one");
+            reader.join().unwrap()
+        });
+        assert!(reading.unwrap().is_ok());
+        assert!(
+            pool.try_read(|_| Ok(())).is_none(),
+            "nothing handed out once closed"
+        );
+        assert!(block_on(pool.close()).is_empty(), "idempotent");
+    }
+
+    /// Drives `close` on this thread.
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn a_panicking_read_leaves_the_pool_usable() {
+        let pool = InlineReaders::new(vec![conn()]);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pool.try_read(|_| -> rusqlite::Result<()> { panic!("expected in this test") })
+        }));
+        assert!(r.is_err());
+        assert!(pool.try_read(|_| Ok(())).is_some());
+    }
+}
