@@ -9,7 +9,7 @@ use mcp_kv_core::{DynStore, Error, ErrorKind, Operation, Result};
 /// | URL | backend | feature |
 /// |---|---|---|
 /// | `memory://` (`?max_entries_per_collection=N`) | in-memory | `memory` |
-/// | `sqlite://relative/path.db`, `sqlite:///absolute/path.db`, `sqlite://:memory:` (`?durability=normal\|full`, `table=…`, `read_only=true\|false`) | SQLite | `sqlite` |
+/// | `sqlite://relative/path.db`, `sqlite:///absolute/path.db`, `sqlite://:memory:` (`?durability=normal\|full`, `table=…`, `read_only=true\|false`, `inline_readers=N`) | SQLite | `sqlite` |
 /// | `sled://path` (`?durability=periodic\|flush`) | sled | `sled` |
 /// | `redis://[user:pass@]host:port[/db]`, `rediss://…` | Redis | `redis` |
 /// | `redis+cluster://[user:pass@]h1:p1,h2:p2,…` | Redis Cluster | `redis-cluster` |
@@ -216,8 +216,20 @@ fn open_sqlite(location: &str, query: &str) -> Result<DynStore> {
         ":memory:" => builder.memory(),
         path => builder.path(path),
     };
-    for (k, v) in params(query, &["durability", "table", "read_only"])? {
+    for (k, v) in params(
+        query,
+        &["durability", "table", "read_only", "inline_readers"],
+    )? {
         builder = match (k, v.as_str()) {
+            ("inline_readers", n) => match n.parse() {
+                Ok(n) => builder.inline_readers(n),
+                Err(_) => {
+                    return Err(config(
+                        "inline_readers must be a number of connections (0: every read on the \
+                         store's threads)",
+                    ))
+                }
+            },
             ("read_only", "true") => builder.read_only(true),
             ("read_only", "false") => builder.read_only(false),
             ("read_only", _) => return Err(config("read_only must be `true` or `false`")),
@@ -333,6 +345,9 @@ mod tests {
             "sqlite://",
             "sqlite://x.db?durability=sometimes",
             "sqlite://x.db?read_only=yes",
+            "sqlite://x.db?inline_readers=many",
+            "sqlite://x.db?inline_readers=-1",
+            "sqlite://x.db?inline_readers=65",
             "sqlite://bad%zz.db",
             "sqlite://hunter2%ff.db",
             "sled://half%4",
@@ -387,7 +402,10 @@ mod tests {
             .map_err(|e| e.to_string())
             .unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("t.db");
-        let url = format!("sqlite://{}?durability=full", path.display());
+        let url = format!(
+            "sqlite://{}?durability=full&inline_readers=0",
+            path.display()
+        );
         let store = open(&url).await.unwrap_or_else(|e| panic!("{e}"));
         store
             .put("c", "k", bytes::Bytes::from_static(b"v"), None)

@@ -31,6 +31,11 @@ pub const DEFAULT_READERS: usize = 2;
 /// unless [`SqliteStoreBuilder::inline_readers`] says otherwise (file databases only).
 pub const DEFAULT_INLINE_READERS: usize = 4;
 
+/// The most read connections [`SqliteStoreBuilder::readers`] and
+/// [`SqliteStoreBuilder::inline_readers`] each take (a reader is a thread and a connection, an
+/// inline reader a connection: three file descriptors each).
+pub const MAX_READERS: usize = 64;
+
 /// How long a worker thread keeps polling for its next job before it sleeps (see
 /// [`SqliteStoreBuilder::idle_spin`]).
 pub const DEFAULT_IDLE_SPIN: Duration = mcp_kv_core::handoff::DEFAULT_SPIN;
@@ -218,16 +223,17 @@ impl SqliteStoreBuilder {
         self
     }
 
-    /// Read connections beside the writer for a file database (default [`DEFAULT_READERS`];
-    /// 0 sends reads through the writer thread too). Ignored in memory.
+    /// Read connections beside the writer for a file database, each on a thread of its own
+    /// (default [`DEFAULT_READERS`], at most [`MAX_READERS`]; 0 sends reads through the writer
+    /// thread too). Ignored in memory.
     pub fn readers(mut self, readers: usize) -> Self {
         self.config.readers = readers;
         self
     }
 
     /// Read connections a point read (`get`, `get_entry`, `ttl`) borrows on its caller's
-    /// thread instead of a round trip to a reader thread (default [`DEFAULT_INLINE_READERS`];
-    /// file databases only, ignored in memory).
+    /// thread instead of a round trip to a reader thread (default [`DEFAULT_INLINE_READERS`],
+    /// at most [`MAX_READERS`]; file databases only, ignored in memory).
     ///
     /// A primary-key read of a cached page takes 2–3 µs, and the round trip to a reader thread
     /// costs as much again on a virtual machine; inline, the read never waits for a lock (the
@@ -322,6 +328,17 @@ impl SqliteStoreBuilder {
         }
         if let Location::File(path) = &self.config.location {
             validate_path_name(path)?;
+        }
+        for (what, n) in [
+            ("readers", self.config.readers),
+            ("inline_readers", self.config.inline_readers),
+        ] {
+            if n > MAX_READERS {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    format!("{what} is {n}: at most {MAX_READERS} read connections"),
+                ));
+            }
         }
         if self.config.read_only {
             if self.config.location == Location::Memory {
@@ -470,6 +487,8 @@ mod tests {
             SqliteStoreBuilder::new().busy_timeout(MAX_BUSY_TIMEOUT + Duration::from_millis(1)),
             SqliteStoreBuilder::new().path(""),
             SqliteStoreBuilder::new().path(":memory:"),
+            SqliteStoreBuilder::new().readers(MAX_READERS + 1),
+            SqliteStoreBuilder::new().inline_readers(MAX_READERS + 1),
         ] {
             let err = bad.config().unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Config, "{err}");
@@ -477,6 +496,8 @@ mod tests {
         let cfg = SqliteStoreBuilder::new()
             .path("/tmp/x.db")
             .durability(Durability::Full)
+            .readers(MAX_READERS)
+            .inline_readers(MAX_READERS)
             .config()
             .unwrap();
         assert_eq!(cfg.location, Location::File("/tmp/x.db".into()));

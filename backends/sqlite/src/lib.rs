@@ -319,7 +319,7 @@ mod store;
 pub use config::{
     Durability, Location, SqliteConfig, SqliteStoreBuilder, DEFAULT_ANSWER_SPIN,
     DEFAULT_BUSY_TIMEOUT, DEFAULT_IDLE_SPIN, DEFAULT_INLINE_READERS, DEFAULT_READERS,
-    DEFAULT_TABLE, MAX_BUSY_TIMEOUT,
+    DEFAULT_TABLE, MAX_BUSY_TIMEOUT, MAX_READERS,
 };
 pub use schema::SCHEMA_VERSION;
 pub use store::SqliteStore;
