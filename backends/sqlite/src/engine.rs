@@ -41,7 +41,7 @@ use tokio::sync::oneshot;
 use mcp_kv_core::{handoff, Error, ErrorKind, Operation, Result, SharedClock};
 
 use crate::encoding::{encode_now, map_sqlite, BACKEND};
-use crate::inline::InlineReaders;
+use crate::inline::{InlineReaders, Lease};
 use crate::schema::Sql;
 #[cfg(doc)]
 use crate::SqliteConfig;
@@ -293,6 +293,12 @@ impl Engine {
         f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Option<rusqlite::Result<T>> {
         self.inline.try_read(f)
+    }
+
+    /// One of the inline read connections, taken out for a batch run on this task; `None` as
+    /// for [`read_inline`](Self::read_inline).
+    pub(crate) fn lease_inline(&self) -> Option<Lease<'_>> {
+        self.inline.lease()
     }
 
     /// Closes the inline connections and the readers, then stops the sweeper, checkpoints the WAL into the database file

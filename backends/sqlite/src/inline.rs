@@ -7,7 +7,7 @@
 //! which waits with the store's busy timeout. When every connection is borrowed (more
 //! concurrent point reads than connections) the read goes to a reader thread too.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 use rusqlite::{Connection, ErrorCode};
@@ -17,15 +17,57 @@ use rusqlite::{Connection, ErrorCode};
 /// an in-memory store or with
 /// [`SqliteStoreBuilder::inline_readers(0)`](crate::SqliteStoreBuilder::inline_readers).
 pub(crate) struct InlineReaders {
-    /// `None` once closed.
+    /// `None` once closed, or while a batch holds the connection ([`Lease`]).
     slots: Box<[Mutex<Option<Connection>>]>,
+    /// Connections out on a [`Lease`] (close waits for them).
+    leased: AtomicUsize,
     closed: AtomicBool,
+}
+
+/// A connection taken out of the pool for a batch that yields to its runtime between slices
+/// (a `&Connection` cannot be held across an `.await` of a `Send` future: `Connection` is not
+/// `Sync`). Given back when dropped — a read transaction still open rolled back first — or
+/// closed when the pool has closed meanwhile.
+pub(crate) struct Lease<'a> {
+    pool: &'a InlineReaders,
+    slot: usize,
+    conn: Option<Connection>,
+}
+
+impl Lease<'_> {
+    pub(crate) fn conn(&self) -> &Connection {
+        // Only `Drop` takes it out.
+        self.conn
+            .as_ref()
+            .expect("a lease holds its connection until dropped")
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            if !conn.is_autocommit() {
+                // Dropped mid-batch (its future was cancelled, or it failed): end its snapshot.
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            let mut slot = self.pool.slots[self.slot].lock();
+            // Checked under the slot's lock, which `close` takes after setting the flag.
+            if self.pool.closed.load(Ordering::Acquire) || std::thread::panicking() {
+                drop(slot);
+                drop(conn);
+            } else {
+                *slot = Some(conn);
+            }
+        }
+        self.pool.leased.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl InlineReaders {
     pub(crate) fn new(conns: Vec<Connection>) -> InlineReaders {
         InlineReaders {
             slots: conns.into_iter().map(|c| Mutex::new(Some(c))).collect(),
+            leased: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
         }
     }
@@ -40,12 +82,34 @@ impl InlineReaders {
         if self.closed.load(Ordering::Acquire) {
             return None;
         }
-        let slot = self.slots.iter().find_map(|slot| slot.try_lock())?;
-        // `None`: closed after the check above.
+        let slot = self
+            .slots
+            .iter()
+            .find_map(|slot| slot.try_lock().filter(|conn| conn.is_some()))?;
         match f(slot.as_ref()?) {
             Err(e) if is_locked(&e) => None,
             r => Some(r),
         }
+    }
+
+    /// Takes an idle connection out of the pool for a batch (see [`Lease`]); `None` as for
+    /// [`try_read`](Self::try_read).
+    pub(crate) fn lease(&self) -> Option<Lease<'_>> {
+        if self.closed.load(Ordering::Acquire) {
+            return None;
+        }
+        self.slots.iter().enumerate().find_map(|(i, slot)| {
+            let mut slot = slot.try_lock()?;
+            let conn = slot.take()?;
+            // Counted before the slot is unlocked: a `close` that drains this slot next waits
+            // for the lease.
+            self.leased.fetch_add(1, Ordering::AcqRel);
+            Some(Lease {
+                pool: self,
+                slot: i,
+                conn: Some(conn),
+            })
+        })
     }
 
     /// Closes the pool: no connection is handed out any more, and every connection is taken
@@ -65,6 +129,10 @@ impl InlineReaders {
                 tokio::task::yield_now().await;
             }
         }
+        // A leased connection is closed by its lease when the batch ends (a slice of reads).
+        while self.leased.load(Ordering::Acquire) > 0 {
+            tokio::task::yield_now().await;
+        }
         out
     }
 
@@ -81,7 +149,7 @@ impl InlineReaders {
 
 /// SQLite would have had to wait for a lock (another connection's recovery or checkpoint, an
 /// exclusive lock of another process).
-fn is_locked(e: &rusqlite::Error) -> bool {
+pub(crate) fn is_locked(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _)
         if matches!(f.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked))
 }
@@ -176,6 +244,53 @@ mod tests {
             .build()
             .unwrap()
             .block_on(f)
+    }
+
+    #[test]
+    fn a_lease_takes_a_connection_out_and_gives_it_back_rolled_back() {
+        let pool = InlineReaders::new(vec![conn(), conn()]);
+        let lease = pool.lease().unwrap();
+        lease.conn().execute_batch("BEGIN").unwrap();
+        assert_eq!(idle(&pool), 1);
+        // A point read skips the leased (empty) slot and uses the other connection.
+        assert!(pool.try_read(|_| Ok(())).is_some());
+        let second = pool.lease().unwrap();
+        assert!(pool.lease().is_none(), "both out");
+        assert!(pool.try_read(|_| Ok(())).is_none(), "none idle");
+        drop((lease, second));
+        assert_eq!(idle(&pool), 2);
+        assert_eq!(pool.leased.load(Ordering::SeqCst), 0);
+        let back = pool.lease().unwrap();
+        assert!(
+            back.conn().is_autocommit(),
+            "the open transaction was rolled back"
+        );
+    }
+
+    #[test]
+    fn close_waits_for_a_lease() {
+        let pool = InlineReaders::new(vec![conn(), conn()]);
+        let ended = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let lease = pool.lease().unwrap();
+            s.spawn(|| {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                ended.store(true, Ordering::SeqCst);
+                drop(lease);
+            });
+            let closed = block_on(pool.close());
+            assert!(
+                ended.load(Ordering::SeqCst),
+                "close returned before the lease ended"
+            );
+            assert_eq!(
+                closed.len(),
+                1,
+                "the idle one; the leased one its lease closed"
+            );
+        });
+        assert_eq!(idle(&pool), 0);
+        assert!(pool.lease().is_none());
     }
 
     #[test]

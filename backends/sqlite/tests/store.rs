@@ -561,3 +561,47 @@ async fn inline_reads_follow_writes_and_close_ends_them() {
         "close checkpointed the whole WAL: no inline reader held part of it"
     );
 }
+
+/// Polls `fut` once with a waker that does nothing: `true` if it finished.
+fn poll_once_pinned<F: std::future::Future>(fut: std::pin::Pin<&mut F>) -> bool {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    fut.poll(&mut cx).is_ready()
+}
+
+#[tokio::test]
+async fn an_inline_batch_reads_one_snapshot_across_its_slices_and_a_dropped_one_ends_it() {
+    // get_many on the caller's task runs its keys in slices, yielding between them: a write
+    // that commits meanwhile must not show in the later slices (one read transaction), and a
+    // batch dropped midway must not leave its connection on the old snapshot.
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::builder()
+        .path(dir.path().join("kv.db"))
+        .inline_readers(1)
+        .build()
+        .unwrap();
+    let keys: Vec<String> = (0..100).map(|i| format!("k{i}")).collect();
+    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let all = |v: &str| keys.iter().map(|k| (k.clone(), b(v))).collect::<Vec<_>>();
+    store.put_many("c", all("old"), None).await.unwrap();
+
+    let mut batch = std::pin::pin!(store.get_many("c", &refs));
+    assert!(
+        !poll_once_pinned(batch.as_mut()),
+        "the batch yields after its first slice"
+    );
+    store.put_many("c", all("new"), None).await.unwrap();
+    let got = batch.await.unwrap();
+    assert!(got.iter().all(|v| v.as_ref() == Some(&b("old"))), "{got:?}");
+
+    let mut dropped = Box::pin(store.get_many("c", &refs));
+    assert!(!poll_once_pinned(dropped.as_mut()));
+    drop(dropped);
+    store.put_many("c", all("newer"), None).await.unwrap();
+    let got = store.get_many("c", &refs).await.unwrap();
+    assert!(
+        got.iter().all(|v| v.as_ref() == Some(&b("newer"))),
+        "{got:?}"
+    );
+    assert_eq!(store.get("c", "k99").await.unwrap(), Some(b("newer")));
+    store.close().await.unwrap();
+}
