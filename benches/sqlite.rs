@@ -2,8 +2,9 @@
 //! group each, in both durability settings (`synchronous = NORMAL` and `FULL`, WAL mode):
 //!
 //! - `mcp-kv` — our `SqliteStore`, called through `Arc<dyn KvStore>` as users hold it, with
-//!   its defaults: point reads (`get`, get-miss) on the caller's thread with one of its inline
-//!   read connections, everything else on its writer / reader threads, off the async runtime;
+//!   its defaults: reads by key (get, get-miss, get_many) on the caller's task with one of its
+//!   inline read connections (a batch in slices of 16 keys, yielding between them), writes on
+//!   its writer thread, off the async runtime;
 //! - `raw` — rusqlite 0.32 prepared statements (`prepare_cached`) on one connection with the
 //!   same pragmas and the same table, called synchronously on the benchmark thread (the
 //!   floor: no async, no thread hop), batches in one transaction;
@@ -11,7 +12,7 @@
 //!   and a oneshot reply, the thread polling for 50 µs and the caller for up to 500 µs before
 //!   they sleep, as our engine does (`idle_spin`, `answer_spin`): the least an async caller
 //!   pays to keep SQLite off its runtime, so `mcp-kv / raw-thread` is our own overhead where our
-//!   store runs the work on its threads (every group but get and get-miss);
+//!   store runs the work on its threads (the write groups);
 //! - `raw-spawn_blocking` (get only) — the raw statement on `tokio::task::spawn_blocking` with
 //!   a pool of two connections: the other way to stay off the runtime, measured for the
 //!   threading choice;

@@ -27,8 +27,9 @@ pub const MAX_BUSY_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
 /// otherwise.
 pub const DEFAULT_READERS: usize = 2;
 
-/// Read connections a point read (`get`, `get_entry`, `ttl`) uses on its caller's thread,
-/// unless [`SqliteStoreBuilder::inline_readers`] says otherwise (file databases only).
+/// Read connections that reads (`get`, `get_entry`, `ttl`, `get_many`, `get_entries`) use on
+/// their caller's thread, unless [`SqliteStoreBuilder::inline_readers`] says otherwise (file
+/// databases only).
 pub const DEFAULT_INLINE_READERS: usize = 4;
 
 /// The most read connections [`SqliteStoreBuilder::readers`] and
@@ -111,8 +112,8 @@ pub struct SqliteConfig {
     /// Read connections beside the writer (file databases only; 0: every read goes through the
     /// writer thread).
     pub readers: usize,
-    /// Read connections a point read uses on its caller's thread (file databases only; 0: every
-    /// read goes to a reader thread).
+    /// Read connections that reads by key use on their caller's thread (file databases only;
+    /// 0: every read goes to a reader thread).
     pub inline_readers: usize,
     /// How long a worker thread polls for its next job before sleeping (`Duration::ZERO`:
     /// sleep at once).
@@ -231,8 +232,8 @@ impl SqliteStoreBuilder {
         self
     }
 
-    /// Read connections a point read (`get`, `get_entry`, `ttl`) borrows on its caller's
-    /// thread instead of a round trip to a reader thread (default [`DEFAULT_INLINE_READERS`],
+    /// Read connections that reads by key (`get`, `get_entry`, `ttl`, `get_many`,
+    /// `get_entries`) use on their caller's thread instead of a round trip to a reader thread (default [`DEFAULT_INLINE_READERS`],
     /// at most [`MAX_READERS`]; file databases only, ignored in memory).
     ///
     /// A primary-key read of a cached page takes 2–3 µs, and the round trip to a reader thread
@@ -241,10 +242,11 @@ impl SqliteStoreBuilder {
     /// which waits with [`busy_timeout`](Self::busy_timeout)), and when every inline connection
     /// is borrowed the read goes to a reader thread too. What it can still do on the caller's
     /// thread is read a page that is not in SQLite's cache from the operating system (a
-    /// `pread`, as sled does for every read). `0` sends every read to the reader threads: the
-    /// choice for a database on network storage or much larger than memory. Batches
-    /// (`get_many`), scans and writes always run on the store's threads. See the crate docs,
-    /// section *Threading*.
+    /// `pread`, as sled does for every read). A batch reads 16 keys at a time and yields to
+    /// its runtime between slices, in one read transaction. `0` sends every read to the reader
+    /// threads: the choice for a database on network storage or much larger than memory.
+    /// Scans (`keys`, `collections`) and writes always run on the store's threads. See the
+    /// crate docs, section *Threading*.
     pub fn inline_readers(mut self, connections: usize) -> Self {
         self.config.inline_readers = connections;
         self

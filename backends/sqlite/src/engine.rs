@@ -6,9 +6,9 @@
 //!   the writer thread, which runs them one at a time on its connection and answers through a
 //!   oneshot. One writer per process matches SQLite (one writer per file at a time): our own
 //!   writes never contend for the file lock, only other processes' do (busy timeout).
-//! - **Point reads** of a file store mostly do not come here: they run on the caller's thread
-//!   (see [`crate::inline`]) and come here only when that connection met a lock or every
-//!   inline connection was borrowed.
+//! - **Reads by key** (`get`, `get_many`) of a file store mostly do not come here: they run on
+//!   the caller's thread (see [`crate::inline`]) and come here only when SQLite answered their
+//!   first read `SQLITE_BUSY` or every inline connection was in use.
 //! - **Reads** of a file store go to a reader thread, the one with the fewest jobs in flight,
 //!   the first on a tie (WAL: readers never wait for the writer), so reads run in parallel with
 //!   each other and with a write that is fsyncing. A job leaves the count before it answers, so

@@ -1,6 +1,7 @@
-//! Point reads on the caller's thread: a small pool of read connections that a `get` borrows
-//! for the few microseconds of one primary-key lookup, instead of a round trip to a reader
-//! thread (see the crate docs, section *Threading*, for why and when).
+//! Reads on the caller's thread: a small pool of read connections that a `get` borrows for the
+//! few microseconds of one primary-key lookup, and a `get_many` takes out ([`Lease`]) for its
+//! slices of point reads, instead of a round trip to a reader thread (see the crate docs,
+//! section *Threading*, for why and when).
 //!
 //! A connection here never waits for a lock: its busy timeout is 0, and a read that SQLite
 //! answers `SQLITE_BUSY`/`SQLITE_LOCKED` gives up at once and is run again on a reader thread,

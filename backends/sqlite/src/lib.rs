@@ -215,27 +215,30 @@
 //!
 //! ## Threading
 //!
-//! SQLite's blocking work runs off the async runtime, on the store's own threads. Point reads
-//! of a file store are the one exception, because they are not blocking work in the async
-//! sense (tokio asks a task not to go more than 10–100 µs between two `.await`s):
+//! SQLite's blocking work runs off the async runtime, on the store's own threads. Reads by key
+//! of a file store are the exception, because they are not blocking work in the async sense
+//! (tokio asks a task not to go more than 10–100 µs between two `.await`s):
 //!
-//! - **point reads** (`get`, `get_entry`, and `ttl` through it) of a file store run on the
-//!   caller's thread, on one of [`DEFAULT_INLINE_READERS`] read connections borrowed for the
-//!   call ([`SqliteStoreBuilder::inline_readers`]). A primary-key lookup of a cached page takes
-//!   2–3 µs, and the round trip to a reader thread costs as much again (table below). Such a
-//!   connection never waits for a lock: its busy timeout is 0, so a read SQLite answers
-//!   `SQLITE_BUSY` (another process's exclusive lock, a WAL recovery) is handed to a reader
-//!   thread at once, which waits with the store's busy timeout; when every inline connection
-//!   is borrowed the read goes to a reader thread too. What the caller's thread may still do
-//!   is read a page that is not in the connection's page cache (8 MiB) from the operating
-//!   system — from its file cache, or from the disk when the database is cold — as every read
-//!   of sled does. `inline_readers(0)` sends every read to the threads: the choice for a
-//!   database on network storage, or much larger than memory and read at random;
+//! - **reads by key** (`get`, `get_entry` and `ttl` through it, `get_many`, `get_entries`) of
+//!   a file store run on the caller's thread, with one of [`DEFAULT_INLINE_READERS`] read
+//!   connections ([`SqliteStoreBuilder::inline_readers`]). A primary-key lookup of a cached
+//!   page takes 2–3 µs, and the round trip to a reader thread costs as much again (table
+//!   below). A batch reads 16 keys at a time and yields to its runtime between slices (other
+//!   tasks run), all in one read transaction, so it still reads one snapshot; dropped midway,
+//!   it rolls that transaction back before its connection is used again. Such a connection
+//!   never waits for a lock: its busy timeout is 0, so a read SQLite answers `SQLITE_BUSY`
+//!   (another process's exclusive lock, a WAL recovery) is handed to a reader thread at once,
+//!   which waits with the store's busy timeout; when every inline connection is in use the
+//!   read goes to a reader thread too. What the caller's thread may still do is read a page
+//!   that is not in the connection's page cache (8 MiB) from the operating system — from its
+//!   file cache, or from the disk when the database is cold — as every read of sled does.
+//!   `inline_readers(0)` sends every read to the threads: the choice for a database on
+//!   network storage, or much larger than memory and read at random;
 //! - one **writer thread** owns the write connection and runs every write (and the sweeper)
 //!   in order; an in-memory store runs everything there (its one connection is the database);
 //! - a file store also has [`DEFAULT_READERS`] **reader threads**, each owning a read-only
-//!   connection, for batches (`get_many`), enumeration, and the point reads that could not run
-//!   inline; a read goes to the reader with the fewest jobs in flight, the first one on a
+//!   connection, for enumeration (`keys`, `collections`) and the reads by key that could not
+//!   run inline; a read goes to the reader with the fewest jobs in flight, the first one on a
 //!   tie. A reader stops counting a job as in flight *before* it answers, so a caller that reads
 //!   one batch after another keeps going to the same reader — awake, its page cache warm —
 //!   and reads spread over the readers only when they really overlap. WAL readers never wait

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use rusqlite::{named_params, Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{named_params, Connection, OpenFlags, Statement, TransactionBehavior};
 
 use mcp_kv_core::{
     async_trait, expiry, rules, Capabilities, Cursor, Entry, Error, ErrorKind, KvStore, Operation,
@@ -195,17 +195,15 @@ impl SqliteStore {
         let mut out = Vec::with_capacity(keys.len());
         let mut slices = keys.chunks(INLINE_SLICE).peekable();
         let mut first = true;
+        let mut now = None;
         while let Some(slice) = slices.next() {
             let step = (|| -> rusqlite::Result<Result<()>> {
                 let conn = lease.conn();
                 if first {
                     conn.execute_batch("BEGIN")?;
                 }
-                for k in slice {
-                    match live_entry(conn, sh, collection, k)? {
-                        Ok(e) => out.push(e),
-                        Err(e) => return Ok(Err(e)),
-                    }
+                if let Err(e) = batch_entries(conn, sh, collection, slice, &mut now, &mut out)? {
+                    return Ok(Err(e));
                 }
                 if slices.peek().is_none() {
                     conn.execute_batch("COMMIT")?;
@@ -500,6 +498,11 @@ fn select_row(
     k: &str,
 ) -> rusqlite::Result<Result<Option<Row>>> {
     let mut stmt = conn.prepare_cached(&sh.sql.get)?;
+    query_row(&mut stmt, c, k)
+}
+
+/// [`select_row`] with the `get` statement already prepared (a batch prepares it once).
+fn query_row(stmt: &mut Statement<'_>, c: &str, k: &str) -> rusqlite::Result<Result<Option<Row>>> {
     let mut rows = stmt.query((c, k))?;
     let Some(row) = rows.next()? else {
         return Ok(Ok(None));
@@ -555,14 +558,42 @@ fn collect_entries(
     // One read transaction: every key from the same snapshot.
     let tx = conn.unchecked_transaction()?;
     let mut out = Vec::with_capacity(keys.len());
-    for k in keys {
-        match live_entry(&tx, sh, c, k)? {
-            Ok(e) => out.push(e),
-            Err(e) => return Ok(Err(e)),
-        }
+    let mut now = None;
+    if let Err(e) = batch_entries(&tx, sh, c, keys, &mut now, &mut out)? {
+        return Ok(Err(e));
     }
     tx.commit()?;
     Ok(Ok(out))
+}
+
+/// The live entries of `keys`, appended to `out`: one prepared statement, and one clock
+/// reading for the whole batch (`now`, kept across slices: taken at the first entry that can
+/// expire), so every key of a batch is judged at the same instant.
+fn batch_entries<K: AsRef<str>>(
+    conn: &Connection,
+    sh: &Shared,
+    c: &str,
+    keys: &[K],
+    now: &mut Option<u64>,
+    out: &mut Vec<Option<Entry>>,
+) -> rusqlite::Result<Result<()>> {
+    let mut stmt = conn.prepare_cached(&sh.sql.get)?;
+    for k in keys {
+        let (value, at) = match query_row(&mut stmt, c, k.as_ref())? {
+            Ok(Some(row)) => row,
+            Ok(None) => {
+                out.push(None);
+                continue;
+            }
+            Err(e) => return Ok(Err(e)),
+        };
+        let now = at.map_or(0, |_| *now.get_or_insert_with(|| sh.clock.now_millis()));
+        out.push(expiry::is_live(at, now).then(|| Entry {
+            value,
+            ttl: expiry::remaining(at, now),
+        }));
+    }
+    Ok(Ok(()))
 }
 
 #[async_trait]
