@@ -63,7 +63,7 @@ use mcp_kv_core::KvStore;
 use mcp_kv_sqlite::{Durability, SqliteStore};
 use openkeyv::protocol::AsyncKeyValue;
 use openkeyv::Value;
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, Statement, TransactionBehavior};
 use tokio::runtime::Runtime;
 
 #[path = "support/mix.rs"]
@@ -140,12 +140,17 @@ impl Raw {
 
     fn get_on(conn: &Connection, key: &str) -> Option<Bytes> {
         let mut stmt = conn.prepare_cached(GET).unwrap();
+        Self::get_with(&mut stmt, key, now_ms)
+    }
+
+    /// One read with a prepared statement; `now` is asked only for an entry with an expiry.
+    fn get_with(stmt: &mut Statement<'_>, key: &str, now: impl FnOnce() -> i64) -> Option<Bytes> {
         let mut rows = stmt.query((COLL, key)).unwrap();
         let row = rows.next().unwrap()?;
         let value = Bytes::copy_from_slice(row.get_ref(0).unwrap().as_blob().unwrap());
         let expires_at: Option<i64> = row.get(1).unwrap();
         match expires_at {
-            Some(at) if at < now_ms() => None,
+            Some(at) if at < now() => None,
             _ => Some(value),
         }
     }
@@ -191,9 +196,17 @@ impl Raw {
         taken
     }
 
+    /// One transaction, the statement prepared once and the clock read once for the batch (as
+    /// our store's batch does).
     fn get_many(&self, keys: &[String]) -> Vec<Option<Bytes>> {
         let tx = self.conn.unchecked_transaction().unwrap();
-        let out = keys.iter().map(|k| Self::get_on(&tx, k)).collect();
+        let now = now_ms();
+        let mut stmt = tx.prepare_cached(GET).unwrap();
+        let out = keys
+            .iter()
+            .map(|k| Self::get_with(&mut stmt, k, || now))
+            .collect();
+        drop(stmt);
         tx.commit().unwrap();
         out
     }

@@ -286,26 +286,29 @@
 //! its runtime) and openkeyv 0.4's SQLite store (which blocks the async task instead), in
 //! `NORMAL` and `FULL`. Every write stores bytes other than the key's current ones (SQLite
 //! skips rewriting an unchanged row, which made earlier `put` figures time no-ops). One run on
-//! the project's 2-core VM, load ~2 (`BENCHMARKS.md` at the workspace root has every row and
-//! the noise; ÷ = the other's time over ours, above 1 we are faster):
+//! the project's 2-core VM, load ~2, 2026-11-27 (pass 8 in `BENCHMARKS.md` at the workspace
+//! root, which has every row and the noise; get_many(100) from the run after the batch change,
+//! see there); ÷ = the other's time over ours, above 1 we are faster:
 //!
 //! | group (NORMAL) | mcp-kv | raw | raw-thread | openkeyv | ÷ raw | ÷ raw-thread |
 //! |---|---|---|---|---|---|---|
-//! | get | 6.01 µs | 2.73 µs | 4.82 µs | 6.12 µs | 0.45 | 0.80 |
-//! | put (no TTL) | 29.0 µs | 28.4 µs | 28.1 µs | 44.8 µs | 0.98 | 0.97 |
-//! | put_many(100) | 2.03 ms | 1.94 ms | 2.11 ms | 2.82 ms | 0.96 | 1.04 |
-//! | get_many(100) | 244 µs | 220 µs | 229 µs | 320 µs | 0.90 | 0.94 |
-//! | take | 48.1 µs | 44.9 µs | 50.5 µs | — | 0.93 | 1.05 |
+//! | get | 2.59 µs | 2.49 µs | 4.18 µs | 5.40 µs | 0.96 | 1.61 |
+//! | get-miss | 1.79 µs | 1.74 µs | 2.80 µs | 3.86 µs | 0.97 | 1.56 |
+//! | put (no TTL) | 24.8 µs | 23.0 µs | 24.1 µs | 35.8 µs | 0.93 | 0.97 |
+//! | put_many(100) | 1.75 ms | 1.61 ms | 1.69 ms | 2.13 ms | 0.92 | 0.96 |
+//! | get_many(100) | 139 µs | 124 µs | 147 µs | 227 µs | 0.89 | 1.06 |
+//! | take | 38.4 µs | 36.7 µs | 38.1 µs | — | 0.95 | 0.99 |
 //!
-//! - Writes are at parity with inline raw (`FULL`: put 1.01, take 1.08, put_many 0.95): a
-//!   commit costs far more than the hop. Point reads are not: against the same statements
-//!   behind the same hop (`raw-thread`) we are at 0.70–1.14 across the read groups, and what
-//!   remains against inline raw is the hop itself, two thread hand-offs for a read that takes
-//!   2–3 µs. The 0.85× target against *inline* raw is out of reach for any design that keeps
-//!   SQLite off the caller's thread.
-//! - A reader stops counting a job as in flight before it answers, so a caller's next read
-//!   goes back to the same, still awake, reader with a warm page cache (before that fix a
-//!   `get` took ~2× `raw-thread`).
+//! - **Reads by key run on the caller's thread** (see *Threading*): get 0.96 / 0.99 and
+//!   get-miss 0.97 / 0.94 against inline raw (`NORMAL` / `FULL`). Until pass 5 every read went
+//!   to a reader thread, and the round trip cost as much as the read: get 0.45 / 0.55,
+//!   get-miss 0.59 / 0.40 — the same reads behind that hop (`raw-thread`) still cost 1.5–1.6×
+//!   ours.
+//! - Writes are at parity with inline raw (`FULL`: put 0.99, take 0.94, put_many 0.96): a
+//!   commit costs far more than the hop to the writer thread.
+//! - **get_many(100)** prepares its statement once and reads the clock once per batch (the
+//!   raw twin does the same since this change), yields to its runtime every 16 keys and still
+//!   reads one snapshot.
 //! - **put_many(100)** runs the same statements in one transaction as raw does; it is bound by
 //!   SQLite's I/O (WAL appends, checkpoints, fsync per commit in `FULL`), and which
 //!   participant's round contains a checkpoint decides single figures: parity within noise.
