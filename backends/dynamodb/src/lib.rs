@@ -76,8 +76,9 @@
 //!   `put_if_absent` = PutItem if `attribute_not_exists(pk) OR exp < :now`;
 //!   `take` = DeleteItem returning the old item if `attribute_exists(pk) AND
 //!   (attribute_not_exists(exp) OR exp >= :now)`; `compare_and_swap` adds `v = :cur`;
-//!   `touch` = UpdateItem with the same "present and not expired" condition; `delete` returns
-//!   `true` only for a live item.
+//!   `touch` = UpdateItem with the same "present and not expired" condition; `delete` =
+//!   DeleteItem returning the old item, `true` only when that item was live (an expired one
+//!   is removed too, and answers `false`).
 //!
 //! Writers sharing a table must therefore have reasonably synchronised clocks (NTP).
 //! Reads are strongly consistent (`ConsistentRead`).
@@ -87,7 +88,8 @@
 //! An item this crate did not write (changed behind the store's back) never panics. A `v` that
 //! is not binary, or an `exp` that is not an integer number, is
 //! [`Corrupted`](mcp_kv_core::ErrorKind::Corrupted) for that key only (`get`, `get_entry`, the
-//! batches that include it); other keys stay readable, and a `put` overwrites it.
+//! batches that include it); other keys stay readable, a `put` overwrites it, and `delete`
+//! removes it (answering `true`: `keys` lists it, `delete_many` counts it).
 //! `keys()` still **lists** a key whose `exp` does not decode (the item exists and its `get` is
 //! `Corrupted`, not absent — as the sled backend lists a key whose header does not decode), and
 //! `clear()` counts and removes it. A stored *name* that does not decode (no string `sk`, or a

@@ -303,10 +303,26 @@ impl DynamoStore {
         rules::check_name(collection, key)?;
         self.check_open()?;
         let ik = ItemKey::new(collection, key);
-        let done = self
-            .delete_if(Operation::Delete, &ik, LIVE, None, false)
-            .await?;
-        Ok(done.is_some())
+        // Unconditional, the removed item returned: whether it counted as live decides the
+        // answer, as `delete_many` counts. An item whose expiry does not decode counts (`get`
+        // calls it `Corrupted`, `keys` lists it) and is removed; a condition on `exp` could not
+        // match a text or fractional expiry, and such an item could never be deleted. Never
+        // blindly re-sent: a second run after a lost reply would answer for the first.
+        let result = self
+            .inner
+            .client
+            .delete_item()
+            .table_name(self.table())
+            .set_key(Some(ik.key_map()))
+            .return_values(ReturnValue::AllOld)
+            .customize()
+            .config_override(no_blind_retries())
+            .send()
+            .await;
+        let removed = result
+            .map_err(|e| sdk_err(Operation::Delete, e))?
+            .attributes;
+        Ok(removed.is_some_and(|item| counts_as_live(&item, self.now())))
     }
 
     async fn get_entries_impl(

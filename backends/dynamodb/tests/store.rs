@@ -371,6 +371,10 @@ async fn corrupted_items_are_errors_not_panics() {
         store.get_many("x", &["bad-exp"]).await.unwrap_err().kind(),
         ErrorKind::Corrupted
     );
+    // A corrupted item can be deleted (it counts as present, as keys() lists it).
+    assert!(store.delete("x", "bad-exp").await.unwrap());
+    assert_eq!(store.get("x", "bad-exp").await.unwrap(), None);
+    assert!(!store.delete("x", "bad-exp").await.unwrap());
     // Writes over a corrupted item repair it.
     store
         .put("x", secret_key, Bytes::from("ok"), None)
@@ -429,6 +433,13 @@ async fn keys_lists_an_item_whose_expiry_does_not_decode_and_the_others() {
         }
     }
     assert_eq!(paged, all);
+    // delete() removes one and says it was there, as delete_many() would count it.
+    assert!(store.delete("x", "bad-real").await.unwrap());
+    assert_eq!(store.get("x", "bad-real").await.unwrap(), None);
+    store
+        .put("x", "bad-real", Bytes::from("v"), None)
+        .await
+        .unwrap();
     // clear() counts and removes them with the rest.
     assert_eq!(store.clear("x").await.unwrap(), 5);
     assert!(store.keys("x", None, 10).await.unwrap().keys.is_empty());
