@@ -684,6 +684,12 @@ fn read_commands_work_on_a_read_only_sqlite_file() {
         let ttl = String::from_utf8_lossy(&unprivileged(&["--url", url, "ttl", "c", "k"]).stdout)
             .into_owned();
         assert!(ttl.trim_end().ends_with('s'), "{ttl}");
+        let stats =
+            String::from_utf8_lossy(&unprivileged(&["--url", url, "stats"]).stdout).into_owned();
+        assert!(
+            stats.starts_with("opened") && stats.contains("read-only"),
+            "{stats}"
+        );
         assert_eq!(
             String::from_utf8_lossy(&unprivileged(&["--url", url, "keys", "c"]).stdout),
             "k\nk2\n"

@@ -302,6 +302,14 @@ async fn run(cli: Cli) -> CliResult {
         }
         Command::Stats => {
             let store = open_for_reading(url, "store").await?;
+            if url.is_some_and(|u| read_only_url(u) != u) {
+                // Said, so that the `no` of the atomic operations below is not taken for the
+                // backend's.
+                outln!(
+                    "{:<28} read-only (stats never writes: the atomic operations show as `no`)",
+                    "opened"
+                );
+            }
             print_capabilities(&store.capabilities());
             let mut cols = store.collections().await.map_err(store_err)?;
             cols.sort();
