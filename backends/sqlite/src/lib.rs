@@ -296,7 +296,7 @@
 //! | get-miss | 1.79 µs | 1.74 µs | 2.80 µs | 3.86 µs | 0.97 | 1.56 |
 //! | put (no TTL) | 24.8 µs | 23.0 µs | 24.1 µs | 35.8 µs | 0.93 | 0.97 |
 //! | put_many(100) | 1.75 ms | 1.61 ms | 1.69 ms | 2.13 ms | 0.92 | 0.96 |
-//! | get_many(100) | 139 µs | 124 µs | 147 µs | 227 µs | 0.89 | 1.06 |
+//! | get_many(100) | 120 µs | 124 µs | 137 µs | 242 µs | 1.03 | 1.14 |
 //! | take | 38.4 µs | 36.7 µs | 38.1 µs | — | 0.95 | 0.99 |
 //!
 //! - **Reads by key run on the caller's thread** (see *Threading*): get 0.96 / 0.99 and
@@ -308,7 +308,8 @@
 //!   commit costs far more than the hop to the writer thread.
 //! - **get_many(100)** prepares its statement once and reads the clock once per batch (the
 //!   raw twin does the same since this change), yields to its runtime every 16 keys and still
-//!   reads one snapshot.
+//!   reads one snapshot: 1.03 / 1.01 against inline raw (0.89 / 0.94 in the run before, same
+//!   code — this VM's spread).
 //! - **put_many(100)** runs the same statements in one transaction as raw does; it is bound by
 //!   SQLite's I/O (WAL appends, checkpoints, fsync per commit in `FULL`), and which
 //!   participant's round contains a checkpoint decides single figures: parity within noise.
