@@ -101,9 +101,22 @@ async fn data_survives_reopen_and_close_checkpoints() {
 /// Polls `fut` once and drops it: a call abandoned at its first wait (a `Timeout`, a cancelled
 /// shutdown). `true` if it had finished.
 fn poll_once_then_drop(fut: impl std::future::Future) -> bool {
-    let mut fut = std::pin::pin!(fut);
+    poll_once(std::pin::pin!(fut).as_mut())
+}
+
+/// Polls `fut` once with a waker that does nothing: `true` if it finished.
+fn poll_once<F: std::future::Future>(fut: std::pin::Pin<&mut F>) -> bool {
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    fut.as_mut().poll(&mut cx).is_ready()
+    fut.poll(&mut cx).is_ready()
+}
+
+/// A file store in `dir` with `n` inline read connections.
+fn inline_store(dir: &tempfile::TempDir, n: usize) -> SqliteStore {
+    SqliteStore::builder()
+        .path(dir.path().join("kv.db"))
+        .inline_readers(n)
+        .build()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -505,11 +518,7 @@ async fn more_concurrent_point_reads_than_inline_connections_all_answer() {
     // One inline connection for four runtime threads: reads that find it borrowed go to the
     // reader threads; every one answers, with the right value.
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::builder()
-        .path(dir.path().join("kv.db"))
-        .inline_readers(1)
-        .build()
-        .unwrap();
+    let store = inline_store(&dir, 1);
     for i in 0..20 {
         store
             .put("c", &i.to_string(), b(&i.to_string()), None)
@@ -540,12 +549,7 @@ async fn inline_reads_follow_writes_and_close_ends_them() {
     // Inline connections are separate connections: each read sees the last commit, from any
     // connection of the store; after close they are closed too (the WAL is checkpointed away).
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("kv.db");
-    let store = SqliteStore::builder()
-        .path(&path)
-        .inline_readers(2)
-        .build()
-        .unwrap();
+    let store = inline_store(&dir, 2);
     for i in 0..50 {
         let v = b(&i.to_string());
         store.put("c", "k", v.clone(), None).await.unwrap();
@@ -562,23 +566,13 @@ async fn inline_reads_follow_writes_and_close_ends_them() {
     );
 }
 
-/// Polls `fut` once with a waker that does nothing: `true` if it finished.
-fn poll_once_pinned<F: std::future::Future>(fut: std::pin::Pin<&mut F>) -> bool {
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    fut.poll(&mut cx).is_ready()
-}
-
 #[tokio::test]
 async fn an_inline_batch_reads_one_snapshot_across_its_slices_and_a_dropped_one_ends_it() {
     // get_many on the caller's task runs its keys in slices, yielding between them: a write
     // that commits meanwhile must not show in the later slices (one read transaction), and a
     // batch dropped midway must not leave its connection on the old snapshot.
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::builder()
-        .path(dir.path().join("kv.db"))
-        .inline_readers(1)
-        .build()
-        .unwrap();
+    let store = inline_store(&dir, 1);
     let keys: Vec<String> = (0..100).map(|i| format!("k{i}")).collect();
     let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
     let all = |v: &str| keys.iter().map(|k| (k.clone(), b(v))).collect::<Vec<_>>();
@@ -586,7 +580,7 @@ async fn an_inline_batch_reads_one_snapshot_across_its_slices_and_a_dropped_one_
 
     let mut batch = std::pin::pin!(store.get_many("c", &refs));
     assert!(
-        !poll_once_pinned(batch.as_mut()),
+        !poll_once(batch.as_mut()),
         "the batch yields after its first slice"
     );
     store.put_many("c", all("new"), None).await.unwrap();
@@ -594,7 +588,7 @@ async fn an_inline_batch_reads_one_snapshot_across_its_slices_and_a_dropped_one_
     assert!(got.iter().all(|v| v.as_ref() == Some(&b("old"))), "{got:?}");
 
     let mut dropped = Box::pin(store.get_many("c", &refs));
-    assert!(!poll_once_pinned(dropped.as_mut()));
+    assert!(!poll_once(dropped.as_mut()));
     drop(dropped);
     store.put_many("c", all("newer"), None).await.unwrap();
     let got = store.get_many("c", &refs).await.unwrap();
