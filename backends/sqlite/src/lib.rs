@@ -217,7 +217,8 @@
 //!
 //! SQLite's blocking work runs off the async runtime, on the store's own threads. Reads by key
 //! of a file store are the exception, because they are not blocking work in the async sense
-//! (tokio asks a task not to go more than 10–100 µs between two `.await`s):
+//! (the Tokio team's rule of thumb: no more than 10–100 µs between two `.await`s — Alice
+//! Ryhl, *Async: What is blocking?*, ryhl.io, 2020):
 //!
 //! - **reads by key** (`get`, `get_entry` and `ttl` through it, `get_many`, `get_entries`) of
 //!   a file store run on the caller's thread, with one of [`DEFAULT_INLINE_READERS`] read
