@@ -599,3 +599,45 @@ async fn an_inline_batch_reads_one_snapshot_across_its_slices_and_a_dropped_one_
     assert_eq!(store.get("c", "k99").await.unwrap(), Some(b("newer")));
     store.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_by_key_answer_while_the_writer_thread_waits_for_a_lock() {
+    // Another process holds the write lock, so our writer thread sits in the busy timeout with
+    // a put. With no reader threads, a read sent to a thread would queue behind that put on the
+    // writer; on the caller's thread it answers at once (WAL readers never wait for writers).
+    // With inline reads off it does wait: the knob is what the test tells apart.
+    for inline in [1, 0] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::builder()
+            .path(dir.path().join("kv.db"))
+            .readers(0)
+            .inline_readers(inline)
+            .busy_timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        store.put("c", "k", b("v"), None).await.unwrap();
+        let other = rusqlite::Connection::open(dir.path().join("kv.db")).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let put = tokio::spawn({
+            let store = store.clone();
+            async move { store.put("c", "k2", b("w"), None).await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let quick = Duration::from_millis(1500);
+        let get = tokio::time::timeout(quick, store.get("c", "k")).await;
+        let many = tokio::time::timeout(quick, store.get_many("c", &["k", "k2"])).await;
+        if inline == 1 {
+            assert_eq!(get.expect("answered at once").unwrap(), Some(b("v")));
+            assert_eq!(
+                many.expect("answered at once").unwrap(),
+                vec![Some(b("v")), None]
+            );
+        } else {
+            assert!(get.is_err(), "behind the waiting put on the writer thread");
+        }
+        other.execute_batch("COMMIT").unwrap();
+        put.await.unwrap().unwrap();
+        assert_eq!(store.get("c", "k2").await.unwrap(), Some(b("w")));
+        store.close().await.unwrap();
+    }
+}
