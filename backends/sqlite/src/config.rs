@@ -233,8 +233,9 @@ impl SqliteStoreBuilder {
     }
 
     /// Read connections that reads by key (`get`, `get_entry`, `ttl`, `get_many`,
-    /// `get_entries`) use on their caller's thread instead of a round trip to a reader thread (default [`DEFAULT_INLINE_READERS`],
-    /// at most [`MAX_READERS`]; file databases only, ignored in memory).
+    /// `get_entries`) use on their caller's thread instead of a round trip to a reader thread
+    /// (default [`DEFAULT_INLINE_READERS`], at most [`MAX_READERS`]; file databases only,
+    /// ignored in memory).
     ///
     /// A primary-key read of a cached page takes 2–3 µs, and the round trip to a reader thread
     /// costs as much again on a virtual machine; inline, the read never waits for a lock (the

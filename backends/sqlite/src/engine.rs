@@ -301,10 +301,10 @@ impl Engine {
         self.inline.lease()
     }
 
-    /// Closes the inline connections and the readers, then stops the sweeper, checkpoints the WAL into the database file
-    /// and closes the writer. Idempotent; a call dropped midway (a timeout) leaves the rest to
-    /// the next call, which returns once every connection is closed — not at once because
-    /// the first call had started.
+    /// Closes the inline connections and the readers, then stops the sweeper, checkpoints the
+    /// WAL into the database file and closes the writer. Idempotent; a call dropped midway (a
+    /// timeout) leaves the rest to the next call, which returns once every connection is
+    /// closed — not at once because the first call had started.
     pub(crate) async fn close(&self) -> Result<()> {
         self.closed.store(true, Ordering::Release);
         drop(self.inline.close().await);

@@ -149,16 +149,26 @@ impl SqliteStore {
             .await
     }
 
-    /// A point read on this thread (see [`SqliteStoreBuilder::inline_readers`]); `None` when it
-    /// must go to a reader thread with [`read`](Self::read).
-    fn read_inline<T>(
+    /// A read of one key: on this thread with an inline connection (see
+    /// [`SqliteStoreBuilder::inline_readers`]), else — none idle, or the database locked — on a
+    /// reader thread.
+    async fn read_key<T: Send + 'static>(
         &self,
         op: Operation,
-        f: impl FnOnce(&Connection, &Shared) -> rusqlite::Result<Result<T>>,
-    ) -> Option<Result<T>> {
+        collection: &str,
+        key: &str,
+        f: fn(&Connection, &Shared, &str, &str) -> rusqlite::Result<Result<T>>,
+    ) -> Result<T> {
         let shared = &self.inner.shared;
-        let answer = self.inner.engine.read_inline(|conn| f(conn, shared))?;
-        Some(finish(answer, op))
+        let inline = self
+            .inner
+            .engine
+            .read_inline(|conn| f(conn, shared, collection, key));
+        if let Some(answer) = inline {
+            return finish(answer, op);
+        }
+        let (c, k) = owned(collection, key);
+        self.read(op, move |conn, sh| f(conn, sh, &c, &k)).await
     }
 
     async fn read<T, F>(&self, op: Operation, f: F) -> Result<T>
@@ -511,6 +521,16 @@ fn query_row(stmt: &mut Statement<'_>, c: &str, k: &str) -> rusqlite::Result<Res
     Ok(decode_value(value).and_then(|v| Ok(Some((v, decode_expiry(at)?)))))
 }
 
+/// The entry of a stored row if it is live; `now` is asked only for a row that can expire (a
+/// miss or a row without TTL reads no clock).
+fn live((value, at): Row, now: impl FnOnce() -> u64) -> Option<Entry> {
+    let now = at.map_or(0, |_| now());
+    expiry::is_live(at, now).then(|| Entry {
+        value,
+        ttl: expiry::remaining(at, now),
+    })
+}
+
 /// A live entry of `(c, k)` at the clock's now.
 fn live_entry(
     conn: &Connection,
@@ -518,15 +538,18 @@ fn live_entry(
     c: &str,
     k: &str,
 ) -> rusqlite::Result<Result<Option<Entry>>> {
-    Ok(select_row(conn, sh, c, k)?.map(|row| {
-        let (value, at) = row?;
-        // The clock only for an entry that can expire (a miss or no TTL reads none).
-        let now = at.map_or(0, |_| sh.clock.now_millis());
-        expiry::is_live(at, now).then(|| Entry {
-            value,
-            ttl: expiry::remaining(at, now),
-        })
-    }))
+    let now = || sh.clock.now_millis();
+    Ok(select_row(conn, sh, c, k)?.map(|row| row.and_then(|row| live(row, now))))
+}
+
+/// The live value of `(c, k)` at the clock's now.
+fn live_value(
+    conn: &Connection,
+    sh: &Shared,
+    c: &str,
+    k: &str,
+) -> rusqlite::Result<Result<Option<Bytes>>> {
+    Ok(live_entry(conn, sh, c, k)?.map(|e| e.map(|e| e.value)))
 }
 
 /// After a conditional write that did nothing: `Corrupted` if the row does not decode, else
@@ -579,19 +602,14 @@ fn batch_entries<K: AsRef<str>>(
 ) -> rusqlite::Result<Result<()>> {
     let mut stmt = conn.prepare_cached(&sh.sql.get)?;
     for k in keys {
-        let (value, at) = match query_row(&mut stmt, c, k.as_ref())? {
-            Ok(Some(row)) => row,
-            Ok(None) => {
-                out.push(None);
-                continue;
+        match query_row(&mut stmt, c, k.as_ref())? {
+            Ok(row) => {
+                out.push(row.and_then(|row| {
+                    live(row, || *now.get_or_insert_with(|| sh.clock.now_millis()))
+                }))
             }
             Err(e) => return Ok(Err(e)),
-        };
-        let now = at.map_or(0, |_| *now.get_or_insert_with(|| sh.clock.now_millis()));
-        out.push(expiry::is_live(at, now).then(|| Entry {
-            value,
-            ttl: expiry::remaining(at, now),
-        }));
+        }
     }
     Ok(Ok(()))
 }
@@ -609,38 +627,15 @@ impl KvStore for SqliteStore {
     }
 
     async fn get(&self, collection: &str, key: &str) -> Result<Option<Bytes>> {
-        // Its own job rather than the provided `get_entry` wrapper: one boxed future, no TTL.
+        // Its own read rather than the provided `get_entry` wrapper: one boxed future.
         rules::check_name(collection, key)?;
-        fn live_value(
-            conn: &Connection,
-            sh: &Shared,
-            c: &str,
-            k: &str,
-        ) -> rusqlite::Result<Result<Option<Bytes>>> {
-            Ok(select_row(conn, sh, c, k)?.map(|row| {
-                let (value, at) = row?;
-                // The clock only for an entry that can expire.
-                let live = at.is_none_or(|_| expiry::is_live(at, sh.clock.now_millis()));
-                live.then_some(value)
-            }))
-        }
-        let op = Operation::Get;
-        if let Some(r) = self.read_inline(op, |conn, sh| live_value(conn, sh, collection, key)) {
-            return r;
-        }
-        let (c, k) = owned(collection, key);
-        self.read(op, move |conn, sh| live_value(conn, sh, &c, &k))
+        self.read_key(Operation::Get, collection, key, live_value)
             .await
     }
 
     async fn get_entry(&self, collection: &str, key: &str) -> Result<Option<Entry>> {
         rules::check_name(collection, key)?;
-        let op = Operation::GetEntry;
-        if let Some(r) = self.read_inline(op, |conn, sh| live_entry(conn, sh, collection, key)) {
-            return r;
-        }
-        let (c, k) = owned(collection, key);
-        self.read(op, move |conn, sh| live_entry(conn, sh, &c, &k))
+        self.read_key(Operation::GetEntry, collection, key, live_entry)
             .await
     }
 
