@@ -422,16 +422,9 @@ async fn keys_lists_an_item_whose_expiry_does_not_decode_and_the_others() {
     // keys() lists them (they exist; `get` does not call them absent), whole and page by page.
     let all = ["a", "bad-real", "bad-text", "m", "z"];
     assert_eq!(store.keys("x", None, 10).await.unwrap().keys, all);
-    let mut paged = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = store.keys("x", cursor, 2).await.unwrap();
-        paged.extend(page.keys);
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+    let paged = mcp_kv_core::testkit::all_keys(&store, "x", 2)
+        .await
+        .unwrap();
     assert_eq!(paged, all);
     // delete() removes one and says it was there, as delete_many() would count it.
     assert!(store.delete("x", "bad-real").await.unwrap());

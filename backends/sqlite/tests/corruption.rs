@@ -121,16 +121,9 @@ async fn rows_of_the_wrong_shape_are_corrupted_for_their_key_only() {
     .unwrap();
     let listed = ["good", "negative_expiry", "real_expiry", "text_value"];
     assert_eq!(store.keys("c", None, 100).await.unwrap().keys, listed);
-    let mut paged = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = store.keys("c", cursor, 1).await.unwrap();
-        paged.extend(page.keys);
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+    let paged = mcp_kv_core::testkit::all_keys(&store, "c", 1)
+        .await
+        .unwrap();
     assert_eq!(paged, listed);
     corrupted(store.get("c", "negative_expiry").await, "get after keys");
     store.close().await.unwrap();

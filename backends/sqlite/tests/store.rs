@@ -48,16 +48,9 @@ async fn names_with_nul_are_distinct_and_ordered_by_bytes() {
         let mut expected: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
         expected.sort_by(|x, y| x.as_bytes().cmp(y.as_bytes()));
         // Page through two keys at a time: byte order, cursors over NUL-bearing keys.
-        let mut seen = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = store.keys("c\0x", cursor, 2).await.unwrap();
-            seen.extend(page.keys);
-            match page.next {
-                Some(n) => cursor = Some(n),
-                None => break,
-            }
-        }
+        let seen = mcp_kv_core::testkit::all_keys(&store, "c\0x", 2)
+            .await
+            .unwrap();
         assert_eq!(seen, expected);
         let mut collections = store.collections().await.unwrap();
         collections.sort();

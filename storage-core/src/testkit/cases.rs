@@ -852,17 +852,7 @@ async fn bad_names_rejected_by_every_operation(ctx: Ctx) -> R {
 
 /// Collects every key of `c` through `keys()` paging.
 async fn all_keys(ctx: &Ctx, c: &str) -> Result<Vec<String>, Fail> {
-    let mut out = Vec::new();
-    let mut cursor = None;
-    for _ in 0..100_000 {
-        let page = ctx.store.keys(c, cursor, 100).await?;
-        out.extend(page.keys);
-        match page.next {
-            Some(n) => cursor = Some(n),
-            None => return Ok(out),
-        }
-    }
-    Err(Fail::new("keys() paging never ended"))
+    Ok(super::all_keys(ctx.store.as_ref(), c, 100).await?)
 }
 
 /// Writes and reads back names containing `special`, in the collection and in the key, and

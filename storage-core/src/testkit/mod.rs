@@ -209,6 +209,30 @@ impl Ctx {
     }
 }
 
+/// Every key of `collection`, read through [`KvStore::keys`] `page` keys at a time, following
+/// the cursors (the paging a test checks as a user would walk it). A listing that has not ended
+/// after 100 000 pages is an error, not a hang.
+pub async fn all_keys(
+    store: &dyn KvStore,
+    collection: &str,
+    page: usize,
+) -> crate::Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    for _ in 0..100_000 {
+        let listed = store.keys(collection, cursor, page).await?;
+        out.extend(listed.keys);
+        match listed.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(out),
+        }
+    }
+    Err(crate::Error::new(
+        crate::ErrorKind::Backend,
+        "keys() paging never ended",
+    ))
+}
+
 /// Prints `SKIPPED <test>: <why>` straight to the process's stderr, past the test harness's
 /// output capture, so a test that skipped itself (a service not configured, say) says so in
 /// the log of a passing run.
